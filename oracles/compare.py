@@ -1,0 +1,309 @@
+"""Comparison of the code under test with the oracles, and of the oracles with
+each other, ending in one verdict per example.
+
+Autograd oracles are compared entry by entry under the tolerances of
+:mod:`oracles.tolerance`. Finite-difference probes are compared within their own
+error estimate plus that tolerance; probes across a kink are left out and only
+counted. Comparing the oracles with each other tells who is wrong: the code
+under test, or an oracle.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from manual_backprop import Example, Gradients
+from oracles.finite_differences import FiniteDifferenceResult
+from oracles.tolerance import (
+    SAFETY,
+    Tolerances,
+    conditioning,
+    tolerances,
+    unit_roundoff,
+)
+
+Array = np.ndarray
+CANDIDATE = "code under test"
+_FD_EXPECTED_ACCURACY = 1e-7
+
+
+class Verdict(str, enum.Enum):
+    """What one example showed, from best to worst for the code under test."""
+
+    AGREE = "agree"
+    NON_DIFFERENTIABLE = "non-differentiable point"
+    FD_NOISE = "finite-difference noise"
+    ILL_CONDITIONED = "ill-conditioned"
+    ORACLE_DISAGREEMENT = "oracle disagreement"
+    DISCREPANCY = "discrepancy"
+    CODE_ERROR = "code under test failed"
+
+    @property
+    def fails(self) -> bool:
+        """Whether this verdict fails a run (exit code 1)."""
+        return self in (Verdict.ORACLE_DISAGREEMENT, Verdict.DISCREPANCY,
+                        Verdict.CODE_ERROR)
+
+
+@dataclass
+class BlockComparison:
+    """How one block (``J``, ``dJ/dw_i``, ``dJ/db_i``, ``dJ/dl_i`` or a set of
+    finite-difference directions) of ``subject`` compares with ``against``.
+
+    ``excess`` is the worst error divided by its tolerance: above 1 fails.
+    ``index`` locates the worst entry; ``skipped`` counts entries left out
+    (probes across a kink).
+    """
+
+    subject: str
+    against: str
+    layer: int
+    parameter: str
+    excess: float
+    max_abs_error: float
+    max_rel_error: float
+    index: tuple[int, ...]
+    subject_value: float
+    against_value: float
+    tolerance: float
+    cosine: float = math.nan
+    norm_ratio: float = math.nan
+    skipped: int = 0
+    within_fd_error: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.excess <= 1.0
+
+    @property
+    def name(self) -> str:
+        """``dJ/dw_2``, ``dJ/db_1``, ``dJ/dl_3``, ``J`` or a direction label."""
+        if self.parameter == "J":
+            return "J"
+        if self.parameter in ("w", "b", "l"):
+            return f"dJ/d{self.parameter}_{self.layer}"
+        where = f"layer {self.layer}" if self.layer else "all layers"
+        return f"dJ/dtheta . v ({self.parameter} of {where})"
+
+    def describe(self) -> str:
+        """One line naming the entry before any numbers."""
+        index = "[" + ", ".join(map(str, self.index)) + "]" if self.index else ""
+        return (
+            f"{self.name}{index}: {self.subject} {self.subject_value:.6g}, "
+            f"{self.against} {self.against_value:.6g} (error {self.max_abs_error:.3g}, "
+            f"{self.excess:.3g} x tolerance {self.tolerance:.3g})"
+        )
+
+
+@dataclass
+class Judgement:
+    """The verdict on one example and the comparisons behind it."""
+
+    verdict: Verdict
+    message: str
+    comparisons: list[BlockComparison] = field(default_factory=list)
+    disagreeing_oracles: tuple[str, ...] = ()
+    first_layer_from_output: int | None = None
+
+    @property
+    def worst(self) -> BlockComparison | None:
+        """The comparison of the code under test furthest past its tolerance."""
+        own = [c for c in self.comparisons if c.subject == CANDIDATE]
+        return max(own, key=lambda c: c.excess, default=None)
+
+
+def _block(subject: str, against: str, layer: int, parameter: str,
+           value: Array, reference: Array, tolerance: Array,
+           extra: Array | None = None, skip: Array | None = None) -> BlockComparison:
+    """Compare ``value`` with ``reference`` entry by entry.
+
+    ``extra`` is an error allowance added to ``tolerance`` (a finite-difference
+    error estimate); ``skip`` marks entries to leave out.
+    """
+    value = np.asarray(value, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    allowed = np.broadcast_to(tolerance + (0.0 if extra is None else extra),
+                              value.shape)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        error = np.abs(value - reference)
+        error = np.where(np.isnan(error), np.inf, error)
+        excess = np.where(error == 0, 0.0,
+                          error / np.maximum(allowed, np.finfo(np.float64).tiny))
+    if skip is not None:
+        excess = np.where(skip, 0.0, excess)
+    flat = int(np.argmax(excess)) if excess.size else 0
+    index = np.unravel_index(flat, excess.shape) if excess.ndim else ()
+    index = tuple(int(k) for k in index)
+    worst_error = float(error.flat[flat]) if error.size else 0.0
+    # Central differences are good to about sqrt(u) of the entry's scale; a
+    # drift past that, yet within the probe's own error estimate, is noise.
+    drift = _FD_EXPECTED_ACCURACY * (np.abs(reference) + np.max(np.abs(reference),
+                                                                initial=0.0))
+    within_fd = extra is not None and bool(np.any(
+        (excess <= 1) & (error > tolerance + drift)))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        norms = float(np.linalg.norm(value)), float(np.linalg.norm(reference))
+        cosine = float(np.sum(value * reference) / (norms[0] * norms[1]))
+        rel = float(np.max(np.where(skip, 0.0, error) if skip is not None else error)
+                    / max(float(np.max(np.abs(reference), initial=0.0)),
+                          np.finfo(np.float64).tiny)) if error.size else 0.0
+    return BlockComparison(
+        subject=subject, against=against, layer=layer, parameter=parameter,
+        excess=float(excess.flat[flat]) if excess.size else 0.0,
+        max_abs_error=worst_error, max_rel_error=rel, index=index,
+        subject_value=float(value.flat[flat]) if value.size else 0.0,
+        against_value=float(reference.flat[flat]) if reference.size else 0.0,
+        tolerance=float(allowed.flat[flat]) if allowed.size else 0.0,
+        cosine=cosine, norm_ratio=norms[0] / norms[1] if norms[1] else math.nan,
+        skipped=int(np.sum(skip)) if skip is not None else 0,
+        within_fd_error=within_fd,
+    )
+
+
+def compare_gradients(subject: str, value: Gradients, against: str,
+                      reference: Gradients, tol: Tolerances) -> list[BlockComparison]:
+    """Compare ``J``, every ``dJ/dw_i``, ``dJ/db_i`` and, where both give them,
+    every ``dJ/dl_i``."""
+    out = []
+    if value.J is not None and reference.J is not None:
+        out.append(_block(subject, against, 0, "J", np.array(value.J),
+                          np.array(reference.J), np.array(tol.J)))
+    for i in range(len(reference.dJ_dw)):
+        out.append(_block(subject, against, i + 1, "w", value.dJ_dw[i],
+                          reference.dJ_dw[i], tol.dJ_dw[i]))
+        out.append(_block(subject, against, i + 1, "b", value.dJ_db[i],
+                          reference.dJ_db[i], tol.dJ_db[i]))
+    if value.dJ_dl is not None and reference.dJ_dl is not None:
+        for i in range(len(reference.dJ_dl)):
+            out.append(_block(subject, against, i + 1, "l", value.dJ_dl[i],
+                              reference.dJ_dl[i], tol.dJ_dl[i]))
+    return out
+
+
+def compare_with_probes(subject: str, value: Gradients, probes: FiniteDifferenceResult,
+                        tol: Tolerances | None, dtype: str) -> list[BlockComparison]:
+    """Compare gradients with finite-difference probes, within the probes' own
+    error estimates plus the tolerance of ``value``."""
+    u = SAFETY * unit_roundoff(dtype)
+    out = []
+    for p in probes.entries:
+        i = p.layer - 1
+        g = value.dJ_dw[i] if p.parameter == "w" else value.dJ_db[i]
+        if tol is not None:
+            t = tol.dJ_dw[i] if p.parameter == "w" else tol.dJ_db[i]
+        else:
+            t = u * (np.abs(g) + np.max(np.abs(g), initial=0.0))
+        out.append(_block(subject, "fd", p.layer, p.parameter, g, p.estimate, t,
+                          extra=p.error, skip=p.across_kink))
+    for d in probes.directions:
+        projected = d.project(value.dJ_dw, value.dJ_db)
+        if tol is not None:
+            t = d.project([np.abs(t) for t in tol.dJ_dw], [np.abs(t) for t in tol.dJ_db])
+            t = np.abs(t) + u * np.abs(projected)
+        else:
+            t = u * (np.abs(projected) + 1e-300)
+        out.append(_block(subject, "fd", d.layer, d.parameter, projected, d.estimate,
+                          t, extra=d.error, skip=d.across_kink))
+    return out
+
+
+def _failing(comparisons: list[BlockComparison]) -> list[BlockComparison]:
+    return [c for c in comparisons if not c.passed]
+
+
+def _finite(result: object) -> bool:
+    if isinstance(result, FiniteDifferenceResult):
+        return math.isfinite(result.J)
+    assert isinstance(result, Gradients)
+    arrays = [*result.dJ_dw, *result.dJ_db, *(result.dJ_dl or [])]
+    return math.isfinite(result.J or 0.0) and all(np.all(np.isfinite(a)) for a in arrays)
+
+
+def judge(example: Example, candidate: Gradients, results: dict[str, object],
+          dtype: str = "float64") -> Judgement:
+    """The verdict on ``candidate`` (gradients computed in ``dtype``) given the
+    oracles' ``results`` by name."""
+    if not all(_finite(r) for r in results.values()):
+        broken = ", ".join(name for name, r in results.items() if not _finite(r))
+        return Judgement(Verdict.ILL_CONDITIONED,
+                         f"{example.label}: the references overflow ({broken} gave "
+                         "NaN or infinity); nothing can be judged here")
+
+    autograd = {k: r for k, r in results.items() if isinstance(r, Gradients)}
+    probes = {k: r for k, r in results.items() if isinstance(r, FiniteDifferenceResult)}
+    first = next(iter(autograd.values()), None)
+    reason = conditioning(example, first, dtype) if first is not None else None
+    if reason is not None:
+        return Judgement(Verdict.ILL_CONDITIONED, f"{example.label}: {reason}")
+    own_tol = tolerances(example, first, dtype) if first is not None else None
+    ref_tol = tolerances(example, first, "float64") if first is not None else None
+
+    comparisons: list[BlockComparison] = []
+    candidate_fails: dict[str, list[BlockComparison]] = {}
+    for name, r in autograd.items():
+        blocks = compare_gradients(CANDIDATE, candidate, name, r, own_tol)
+        comparisons += blocks
+        candidate_fails[name] = _failing(blocks)
+    for name, r in probes.items():
+        blocks = compare_with_probes(CANDIDATE, candidate, r, own_tol, dtype)
+        comparisons += blocks
+        candidate_fails[name] = _failing(blocks)
+
+    oracle_pairs: list[tuple[str, str]] = []
+    names = list(autograd)
+    for k, a in enumerate(names):
+        for b in names[k + 1:]:
+            blocks = compare_gradients(a, autograd[a], b, autograd[b], ref_tol)
+            comparisons += blocks
+            if _failing(blocks):
+                oracle_pairs.append((a, b))
+        for p, r in probes.items():
+            blocks = compare_with_probes(a, autograd[a], r, ref_tol, "float64")
+            comparisons += blocks
+            if _failing(blocks):
+                oracle_pairs.append((a, p))
+
+    return _verdict(example, comparisons, candidate_fails, oracle_pairs)
+
+
+def _verdict(example: Example, comparisons: list[BlockComparison],
+             candidate_fails: dict[str, list[BlockComparison]],
+             oracle_pairs: list[tuple[str, str]]) -> Judgement:
+    label = example.label
+    disagreeing = {name for name, fails in candidate_fails.items() if fails}
+    all_oracles = set(candidate_fails)
+    if disagreeing and (not oracle_pairs or disagreeing == all_oracles):
+        worst = max((c for fails in candidate_fails.values() for c in fails),
+                    key=lambda c: c.excess)
+        layers = [c.layer for fails in candidate_fails.values() for c in fails
+                  if c.parameter in ("w", "b", "l")]
+        closest = max(layers) if layers else None
+        where = f"; the layer closest to the output that disagrees is {closest}" \
+            if closest else ""
+        return Judgement(Verdict.DISCREPANCY,
+                         f"{label}: {worst.describe()}{where}",
+                         comparisons, tuple(sorted(disagreeing)), closest)
+    if oracle_pairs:
+        pair = oracle_pairs[0]
+        worst = max((c for c in comparisons
+                     if {c.subject, c.against} == set(pair) and not c.passed),
+                    key=lambda c: c.excess)
+        return Judgement(Verdict.ORACLE_DISAGREEMENT,
+                         f"{label}: oracles {pair[0]} and {pair[1]} disagree: "
+                         f"{worst.describe()}", comparisons, pair)
+    own = [c for c in comparisons if c.subject == CANDIDATE]
+    if any(c.skipped for c in own):
+        skipped = sum(c.skipped for c in own if c.against == "fd")
+        return Judgement(Verdict.NON_DIFFERENTIABLE,
+                         f"{label}: agrees; {skipped} finite-difference probes "
+                         "straddle a kink and were judged by the autograd oracles "
+                         "alone", comparisons)
+    if any(c.within_fd_error for c in own):
+        return Judgement(Verdict.FD_NOISE,
+                         f"{label}: agrees; finite differences drift, but within "
+                         "their error estimate", comparisons)
+    return Judgement(Verdict.AGREE, f"{label}: agrees with every oracle", comparisons)

@@ -1,0 +1,336 @@
+"""Central finite differences of ``J`` as an oracle, in float64, with error estimates.
+
+Each probe is a directional derivative ``dJ/dtheta . v``, estimated from central
+differences at steps ``s``, ``s/2`` and ``s/4``. The reported value is the
+Richardson extrapolation of the first two; its error estimate is the spread of
+the three estimates plus a rounding floor ``c u |J| / s``. A probe along which a
+kinked unit (``relu``, ``leaky_relu``, ``hard_tanh``) changes side of its kink
+is marked, since a difference quotient across a kink is no derivative.
+
+Small networks get one probe per parameter entry; larger ones, per layer, a
+random direction in ``w_i`` and one in ``b_i``, plus random directions over all
+parameters. Probes are evaluated in batches, each starting from the layer it
+perturbs, with the number of perturbed networks per batch bounded so that the
+stacked activations stay within a memory budget.
+
+The forward pass here is this module's own, written with SciPy's special
+functions, and shares nothing with the manual backprop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy
+from scipy import special
+
+from manual_backprop import ACTIVATIONS, Example
+
+Array = np.ndarray
+_U = float(np.finfo(np.float64).eps) / 2
+_STEP = float(np.cbrt(_U))
+_OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
+
+
+def _softmax(l: Array) -> Array:
+    return special.softmax(l, axis=-1)
+
+
+_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "identity": lambda l: l,
+    "sigmoid": special.expit,
+    "tanh": np.tanh,
+    "relu": lambda l: np.maximum(l, 0.0),
+    "leaky_relu": lambda l: np.where(l > 0, l, 0.01 * l),
+    "elu": lambda l: np.where(l > 0, l, np.expm1(np.minimum(l, 0.0))),
+    "softplus": lambda l: np.logaddexp(0.0, l),
+    "gelu": lambda l: l * special.ndtr(l),
+    "gelu_tanh": lambda l: 0.5 * l * (
+        1 + np.tanh(np.sqrt(2 / np.pi) * (l + 0.044715 * l**3))
+    ),
+    "silu": lambda l: l * special.expit(l),
+    "softsign": lambda l: l / (1 + np.abs(l)),
+    "hard_tanh": lambda l: np.clip(l, -1.0, 1.0),
+    "softmax": _softmax,
+}
+
+_COSTS: dict[str, Callable[[Array, Array], Array]] = {
+    "half_sse": lambda h, y: 0.5 * np.sum((h - y) ** 2, axis=-1),
+    "mse": lambda h, y: np.mean((h - y) ** 2, axis=-1),
+    "cross_entropy": lambda h, y: -np.sum(special.xlogy(y, h), axis=-1),
+    "binary_cross_entropy": lambda h, y: -np.sum(
+        special.xlogy(y, h) + special.xlog1py(1 - y, -h), axis=-1
+    ),
+    "softmax_cross_entropy": lambda h, y: -np.sum(
+        y * special.log_softmax(h, axis=-1), axis=-1
+    ),
+}
+
+
+def _log_probabilities(output: str, l: Array) -> tuple[Array, Array] | None:
+    """``log h`` and ``log(1 - h)`` computed from ``l_n`` without rounding ``h``.
+
+    Near 0 or 1 a probability loses its digits once rounded; from the
+    pre-activation, ``log sigmoid(l) = -softplus(-l)`` and, for softmax,
+    ``log(1 - s_j) = logsumexp_{k != j} l_k - logsumexp_k l_k`` keep them.
+    """
+    if output == "sigmoid":
+        return -np.logaddexp(0.0, -l), -np.logaddexp(0.0, l)
+    if output == "softmax":
+        log_s = special.log_softmax(l, axis=-1)
+        n_out = l.shape[-1]
+        others = np.where(np.eye(n_out, dtype=bool), -np.inf, l[..., None, :])
+        log_rest = special.logsumexp(others, axis=-1) - special.logsumexp(
+            l, axis=-1, keepdims=True
+        )
+        return log_s, log_rest
+    return None
+
+
+def _log_cost(cost: str, log_h: Array, log_rest: Array, y: Array) -> Array | None:
+    """The per-sample cost from log-probabilities, for the costs that take logs."""
+    if cost == "cross_entropy":
+        return -np.sum(np.where(y != 0, y * log_h, 0.0), axis=-1)
+    if cost == "binary_cross_entropy":
+        terms = (np.where(y != 0, y * log_h, 0.0)
+                 + np.where(y != 1, (1 - y) * log_rest, 0.0))
+        return -np.sum(terms, axis=-1)
+    return None
+
+
+@dataclass
+class EntryProbes:
+    """One probe per entry of ``w_i`` (``parameter="w"``) or ``b_i`` (``"b"``).
+
+    ``estimate``, ``error`` and ``across_kink`` are shaped like the parameter.
+    """
+
+    layer: int
+    parameter: str
+    estimate: Array
+    error: Array
+    across_kink: Array
+
+
+@dataclass
+class DirectionProbes:
+    """Probes along explicit directions; ``layer`` is 0 when they span all layers.
+
+    ``directions[p]`` is ``(v_w, v_b)``, two lists shaped like the weights and
+    biases (zeros outside the probed layer); the other fields are ``(probes,)``.
+    """
+
+    layer: int
+    parameter: str
+    directions: list[tuple[list[Array], list[Array]]]
+    estimate: Array
+    error: Array
+    across_kink: Array
+
+    def project(self, dJ_dw: list[Array], dJ_db: list[Array]) -> Array:
+        """``g . v`` for each direction ``v``: what the estimate should equal."""
+        return np.array([
+            sum(float(np.sum(g * v)) for g, v in zip(dJ_dw, v_w))
+            + sum(float(np.sum(g * v)) for g, v in zip(dJ_db, v_b))
+            for v_w, v_b in self.directions
+        ])
+
+
+@dataclass
+class FiniteDifferenceResult:
+    """The finite-difference oracle's answer: ``J`` and its probes."""
+
+    J: float
+    outputs: list[Array]
+    entries: list[EntryProbes] = field(default_factory=list)
+    directions: list[DirectionProbes] = field(default_factory=list)
+
+
+class FiniteDifferenceOracle:
+    """Central differences with Richardson extrapolation and kink detection.
+
+    ``entrywise_limit``: networks with at most this many parameters get one
+    probe per entry. ``random_directions``: probes over all parameters for
+    larger networks. ``memory_budget``: bytes of stacked activations per batch.
+    """
+
+    name = "fd"
+    version = f"numpy {np.__version__}, scipy {scipy.__version__}"
+
+    def __init__(
+        self,
+        entrywise_limit: int = 600,
+        random_directions: int = 4,
+        memory_budget: int = 64 * 2**20,
+        seed: int = 0,
+    ) -> None:
+        self.entrywise_limit = entrywise_limit
+        self.random_directions = random_directions
+        self.memory_budget = memory_budget
+        self.seed = seed
+
+    def compute(self, example: Example) -> FiniteDifferenceResult:
+        """Probes of ``dJ/dw_i`` and ``dJ/db_i`` for ``example``."""
+        run = _Run(example, self.memory_budget)
+        result = FiniteDifferenceResult(J=run.J, outputs=run.f)
+        if example.architecture.n_parameters <= self.entrywise_limit:
+            for i in range(example.architecture.n):
+                result.entries.append(run.entry_probes(i, "w"))
+                result.entries.append(run.entry_probes(i, "b"))
+            return result
+
+        rng = np.random.default_rng(self.seed)
+        for i in range(example.architecture.n):
+            for parameter in ("w", "b"):
+                direction = run.random_direction(rng, layer=i, parameter=parameter)
+                result.directions.append(run.direction_probes([direction], i + 1,
+                                                              parameter))
+        everywhere = [run.random_direction(rng) for _ in range(self.random_directions)]
+        result.directions.append(run.direction_probes(everywhere, 0, "all"))
+        return result
+
+
+class _Run:
+    """The forward passes of one example, kept so probes can start mid-network."""
+
+    def __init__(self, example: Example, memory_budget: int) -> None:
+        self.example = example
+        self.architecture = example.architecture
+        self.memory_budget = memory_budget
+        self.scale = 1.0 / example.batch if example.reduction == "mean" else 1.0
+        self.f = [example.X]
+        for w, b, name in zip(example.weights, example.biases,
+                              self.architecture.activations):
+            l = self.f[-1] @ w.T + b
+            self.f.append(_ACTIVATIONS[name](l))
+        self.J = float(self._cost(l, self.f[-1]))
+
+    def _cost(self, l: Array, h: Array) -> Array:
+        """``J`` from the output layer's ``l_n`` and ``h = f_n(l_n)``."""
+        a, y = self.architecture, self.example.Y
+        per_sample = None
+        logs = _log_probabilities(a.activations[-1], l)
+        if logs is not None:
+            per_sample = _log_cost(a.cost, *logs, y)
+        if per_sample is None:
+            per_sample = _COSTS[a.cost](h, y)
+        return np.sum(per_sample, axis=-1) * self.scale
+
+    def _costs_from(self, layer: int, weights: list[Array], biases: list[Array],
+                    ) -> tuple[Array, Array]:
+        """``J`` of stacked networks that differ from layer ``layer`` on.
+
+        ``weights[k]`` and ``biases[k]`` carry a leading axis of stacked
+        networks for the layers from ``layer`` on. Returns ``J`` ``(stack,)`` and
+        the kink side of every kinked unit, ``(stack, units)``, as -1, 0 or 1.
+        """
+        f = self.f[layer]
+        sides = []
+        for k in range(layer, self.architecture.n):
+            w, b = weights[k - layer], biases[k - layer]
+            l = f @ np.swapaxes(w, -1, -2) + b[..., None, :]
+            activation = ACTIVATIONS[self.architecture.activations[k]]
+            for kink in activation.kinks:
+                sides.append(np.sign(l - kink.at).reshape(l.shape[0], -1))
+            f = _ACTIVATIONS[activation.name](l)
+        J = self._cost(l, f)
+        stack = J.shape[0]
+        side = np.concatenate(sides, axis=1) if sides else np.zeros((stack, 0))
+        return J, side
+
+    def _stack_size(self, layer: int) -> int:
+        """How many perturbed networks one batch may hold."""
+        widest = max(self.architecture.sizes[layer:])
+        per_network = 8 * self.example.batch * widest * 3 + 8 * widest * widest
+        return max(1, self.memory_budget // per_network)
+
+    def _differences(self, layer: int, perturb: Callable[[Array, float], tuple],
+                     count: int) -> tuple[Array, Array, Array]:
+        """Estimates, error estimates and kink flags for ``count`` probes.
+
+        ``perturb(indices, offset)`` returns the stacked parameters, for the
+        layers from ``layer`` on, with probes ``indices`` moved by ``offset``
+        times their step; it also returns the steps, ``(len(indices),)``.
+        """
+        estimate = np.empty(count)
+        error = np.empty(count)
+        across = np.zeros(count, dtype=bool)
+        chunk = max(1, self._stack_size(layer) // len(_OFFSETS))
+        for start in range(0, count, chunk):
+            indices = np.arange(start, min(count, start + chunk))
+            values, sides = [], []
+            for offset in _OFFSETS:
+                (weights, biases), steps = perturb(indices, offset)
+                J, side = self._costs_from(layer, weights, biases)
+                values.append(J)
+                sides.append(side)
+            v = np.array(values)
+            d1 = (v[0] - v[1]) / (2 * steps)
+            d2 = (v[2] - v[3]) / steps
+            d4 = (v[4] - v[5]) / (steps / 2)
+            estimate[indices] = (4 * d2 - d1) / 3
+            rounding = 64 * _U * (abs(self.J) + np.max(np.abs(v), axis=0)) / steps
+            error[indices] = 2 * np.maximum(np.abs(d1 - d2), np.abs(d2 - d4)) + rounding
+            side = np.array(sides)
+            across[indices] = np.any(side != side[:1], axis=(0, 2))
+        return estimate, error, across
+
+    def entry_probes(self, layer: int, parameter: str) -> EntryProbes:
+        """One probe per entry of ``w_{layer+1}`` or ``b_{layer+1}``."""
+        ex = self.example
+        target = ex.weights[layer] if parameter == "w" else ex.biases[layer]
+        flat = target.ravel()
+
+        def perturb(indices: Array, offset: float) -> tuple:
+            steps = _STEP * np.maximum(1.0, np.abs(flat[indices]))
+            stacked = np.repeat(flat[None, :], len(indices), axis=0)
+            stacked[np.arange(len(indices)), indices] += offset * steps
+            stacked = stacked.reshape(len(indices), *target.shape)
+            weights = [stacked if parameter == "w" else ex.weights[layer],
+                       *ex.weights[layer + 1:]]
+            biases = [stacked if parameter == "b" else ex.biases[layer],
+                      *ex.biases[layer + 1:]]
+            weights[0] = np.broadcast_to(weights[0], (len(indices),
+                                                      *ex.weights[layer].shape))
+            return (weights, biases), steps
+
+        estimate, error, across = self._differences(layer, perturb, flat.size)
+        return EntryProbes(layer + 1, parameter, estimate.reshape(target.shape),
+                           error.reshape(target.shape), across.reshape(target.shape))
+
+    def random_direction(self, rng: np.random.Generator, layer: int | None = None,
+                         parameter: str = "all") -> tuple[list[Array], list[Array]]:
+        """A random unit-scale direction, confined to one parameter if asked."""
+        ex = self.example
+        v_w = [np.zeros_like(w) for w in ex.weights]
+        v_b = [np.zeros_like(b) for b in ex.biases]
+        for i in range(self.architecture.n):
+            if layer is None or (layer == i and parameter == "w"):
+                v_w[i] = rng.standard_normal(ex.weights[i].shape)
+            if layer is None or (layer == i and parameter == "b"):
+                v_b[i] = rng.standard_normal(ex.biases[i].shape)
+        norm = np.sqrt(sum(np.sum(v * v) for v in [*v_w, *v_b]))
+        return [v / norm for v in v_w], [v / norm for v in v_b]
+
+    def direction_probes(self, directions: list[tuple[list[Array], list[Array]]],
+                         layer: int, parameter: str) -> DirectionProbes:
+        """Probes along ``directions``; ``layer`` is 1-based, 0 for all layers."""
+        ex = self.example
+        start = max(layer - 1, 0)
+        size = max(1.0, *(float(np.max(np.abs(w))) for w in ex.weights),
+                   *(float(np.max(np.abs(b))) for b in ex.biases))
+
+        def perturb(indices: Array, offset: float) -> tuple:
+            steps = np.full(len(indices), _STEP * size)
+            weights, biases = [], []
+            for k in range(start, self.architecture.n):
+                weights.append(np.stack([ex.weights[k] + offset * s * directions[p][0][k]
+                                         for p, s in zip(indices, steps)]))
+                biases.append(np.stack([ex.biases[k] + offset * s * directions[p][1][k]
+                                        for p, s in zip(indices, steps)]))
+            return (weights, biases), steps
+
+        estimate, error, across = self._differences(start, perturb, len(directions))
+        return DirectionProbes(layer, parameter, directions, estimate, error, across)

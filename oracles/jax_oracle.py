@@ -1,0 +1,184 @@
+"""JAX autograd (``jax.value_and_grad``) as an oracle, in float64.
+
+JAX compiles one program per input shape, and random architectures would make
+it compile for every example. Here every example is padded into a *bucket*: a
+depth, a width and a batch size, each rounded up to a power of two. The extra
+layers sit in front of the real ones as identity layers with ``w = I``; extra
+units have zero weights, biases and inputs; extra outputs and samples are
+masked out of ``J``. Which activation each layer applies and which cost is used
+are runtime indices into ``lax.switch``, so one compiled program serves every
+architecture that fits its bucket.
+
+Float64 is switched on only inside :meth:`JaxOracle.compute`, through
+``jax.enable_x64``, so importing this module changes no global JAX setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.scipy import special
+
+from manual_backprop import ACTIVATIONS, COSTS, Example, Gradients
+
+logger = logging.getLogger(__name__)
+
+Array = jax.Array
+_MIN_DEPTH, _MIN_WIDTH, _MIN_BATCH = 2, 8, 8
+
+
+def _leaky_relu(l: Array) -> Array:
+    # jax.nn.leaky_relu takes slope 1 at 0; the references take the smaller 0.01.
+    return jnp.where(l > 0, l, 0.01 * l)
+
+
+def _hard_tanh(l: Array) -> Array:
+    # jax.nn.hard_tanh takes slope 1 at +-1; the references take the smaller 0.
+    return jnp.where(jnp.abs(l) < 1, l, jnp.sign(l))
+
+
+_ELEMENTWISE: dict[str, Callable[[Array], Array]] = {
+    "identity": lambda l: l,
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "leaky_relu": _leaky_relu,
+    "elu": jax.nn.elu,
+    "softplus": jax.nn.softplus,
+    "gelu": lambda l: jax.nn.gelu(l, approximate=False),
+    "gelu_tanh": lambda l: jax.nn.gelu(l, approximate=True),
+    "silu": jax.nn.silu,
+    "softsign": jax.nn.soft_sign,
+    "hard_tanh": _hard_tanh,
+}
+
+
+def _activation_branch(name: str) -> Callable[[Array, Array], Array]:
+    if name == "softmax":
+        return lambda l, out_mask: jax.nn.softmax(l, axis=1, where=out_mask)
+    elementwise = _ELEMENTWISE[name]
+    return lambda l, out_mask: elementwise(l)
+
+
+def _masked_sum(terms: Array, out_mask: Array) -> Array:
+    return jnp.sum(jnp.where(out_mask, terms, 0.0), axis=1)
+
+
+def _cross_entropy(h: Array, y: Array, out_mask: Array) -> Array:
+    safe_h = jnp.where(out_mask, h, 1.0)
+    return -_masked_sum(special.xlogy(y, safe_h), out_mask)
+
+
+def _binary_cross_entropy(h: Array, y: Array, out_mask: Array) -> Array:
+    safe_h = jnp.where(out_mask, h, 0.5)
+    terms = special.xlogy(y, safe_h) + special.xlog1py(1 - y, -safe_h)
+    return -_masked_sum(terms, out_mask)
+
+
+def _softmax_cross_entropy(h: Array, y: Array, out_mask: Array) -> Array:
+    log_p = jax.nn.log_softmax(h, axis=1, where=out_mask)
+    return -_masked_sum(y * jnp.where(out_mask, log_p, 0.0), out_mask)
+
+
+def _mse(h: Array, y: Array, out_mask: Array) -> Array:
+    return _masked_sum((h - y) ** 2, out_mask) / jnp.sum(out_mask)
+
+
+_COSTS: dict[str, Callable[[Array, Array, Array], Array]] = {
+    "half_sse": lambda h, y, m: 0.5 * _masked_sum((h - y) ** 2, m),
+    "mse": _mse,
+    "cross_entropy": _cross_entropy,
+    "binary_cross_entropy": _binary_cross_entropy,
+    "softmax_cross_entropy": _softmax_cross_entropy,
+}
+
+_ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+_COST_CODES = {name: code for code, name in enumerate(COSTS)}
+_ACTIVATION_BRANCHES = [_activation_branch(name) for name in ACTIVATIONS]
+_COST_BRANCHES = [_COSTS[name] for name in COSTS]
+
+
+def _padded_cost(W, B, E, X, Y, activation_codes, cost_code, out_mask, sample_scale):
+    """``J`` of a padded network: ``W`` is ``(depth, P, P)``, ``B`` ``(depth, P)``,
+    ``E`` the zero probes ``(depth, batch, P)``; ``sample_scale`` is ``(batch,)``,
+    the reduction's weight for real samples and 0 for padding."""
+    outputs = [X]
+    for k in range(W.shape[0]):
+        l = outputs[-1] @ W[k].T + B[k] + E[k]
+        outputs.append(lax.switch(activation_codes[k], _ACTIVATION_BRANCHES, l,
+                                  out_mask))
+    per_sample = lax.switch(cost_code, _COST_BRANCHES, outputs[-1], Y, out_mask)
+    return jnp.sum(per_sample * sample_scale), jnp.stack(outputs)
+
+
+_value_and_grad = jax.jit(
+    jax.value_and_grad(_padded_cost, argnums=(0, 1, 2), has_aux=True)
+)
+
+
+def _bucket(size: int, smallest: int) -> int:
+    return max(smallest, 1 << math.ceil(math.log2(size)))
+
+
+class JaxOracle:
+    """Reverse-mode gradients from JAX, one compiled program per bucket."""
+
+    name = "jax"
+    version = jax.__version__
+
+    def __init__(self) -> None:
+        self.buckets_compiled: set[tuple[int, int, int]] = set()
+
+    def compute(self, example: Example) -> Gradients:
+        """Float64 ``J``, ``dJ/dw_i``, ``dJ/db_i`` and ``dJ/dl_i`` of ``example``."""
+        a = example.architecture
+        n, sizes, batch = a.n, a.sizes, example.batch
+        depth, width = _bucket(n, _MIN_DEPTH), _bucket(max(sizes), _MIN_WIDTH)
+        rows = _bucket(batch, _MIN_BATCH)
+        front = depth - n
+
+        W = np.zeros((depth, width, width))
+        B = np.zeros((depth, width))
+        W[:front] = np.eye(width)
+        for i in range(n):
+            W[front + i, : sizes[i + 1], : sizes[i]] = example.weights[i]
+            B[front + i, : sizes[i + 1]] = example.biases[i]
+        X = np.zeros((rows, width))
+        X[:batch, : a.d] = example.X
+        Y = np.zeros((rows, width))
+        Y[:batch, : sizes[-1]] = example.Y
+        codes = [_ACTIVATION_CODES["identity"]] * front
+        codes += [_ACTIVATION_CODES[name] for name in a.activations]
+        out_mask = np.arange(width) < sizes[-1]
+        scale = 1.0 / batch if example.reduction == "mean" else 1.0
+        sample_scale = np.where(np.arange(rows) < batch, scale, 0.0)
+
+        key = (depth, width, rows)
+        if key not in self.buckets_compiled:
+            logger.info("JAX compiles for bucket depth=%d width=%d batch=%d", *key)
+            self.buckets_compiled.add(key)
+        with jax.enable_x64(True):
+            (J, outputs), (dW, dB, dE) = _value_and_grad(
+                jnp.asarray(W), jnp.asarray(B), jnp.zeros((depth, rows, width)),
+                jnp.asarray(X), jnp.asarray(Y),
+                jnp.asarray(codes, dtype=jnp.int32),
+                jnp.asarray(_COST_CODES[a.cost], dtype=jnp.int32),
+                jnp.asarray(out_mask), jnp.asarray(sample_scale),
+            )
+            dW, dB, dE = np.asarray(dW), np.asarray(dB), np.asarray(dE)
+            outputs = np.asarray(outputs)
+
+        layers = range(front, depth)
+        return Gradients(
+            dJ_dw=[dW[k, : sizes[i + 1], : sizes[i]] for i, k in enumerate(layers)],
+            dJ_db=[dB[k, : sizes[i + 1]] for i, k in enumerate(layers)],
+            dJ_dl=[dE[k, :batch, : sizes[i + 1]] for i, k in enumerate(layers)],
+            J=float(J),
+            outputs=[outputs[front + i, :batch, :s] for i, s in enumerate(sizes)],
+        )
