@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Protocol, runtime_checkable
 
-from manual_backprop import Example, GradproofError, Gradients
+from manual_backprop import Example, Gradients, GradproofError
 
 ORACLE_NAMES = ("torch", "jax", "fd")
 _MODULES = {

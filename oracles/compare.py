@@ -223,6 +223,25 @@ def _finite(result: object) -> bool:
     return math.isfinite(result.J or 0.0) and all(np.all(np.isfinite(a)) for a in arrays)
 
 
+def _magnitude_reference(autograd: dict[str, Gradients],
+                         probes: dict[str, FiniteDifferenceResult],
+                         candidate: Gradients) -> Gradients | None:
+    """The layer outputs and ``dJ/dl_i`` that size the tolerances.
+
+    An autograd oracle gives both in float64. Without one, the finite-difference
+    oracle's layer outputs and the code under test's own ``dJ/dl_i`` serve: they
+    only size the tolerance, and a wrong ``dJ/dl_i`` cannot widen it enough to
+    hide itself, since the tolerance is a few units of roundoff of it.
+    """
+    if autograd:
+        return next(iter(autograd.values()))
+    if probes and candidate.dJ_dl is not None:
+        fd = next(iter(probes.values()))
+        return Gradients(dJ_dw=[], dJ_db=[], J=fd.J, outputs=fd.outputs,
+                         dJ_dl=[np.asarray(d, dtype=np.float64) for d in candidate.dJ_dl])
+    return None
+
+
 def judge(example: Example, candidate: Gradients, results: dict[str, object],
           dtype: str = "float64") -> Judgement:
     """The verdict on ``candidate`` (gradients computed in ``dtype``) given the
@@ -235,12 +254,12 @@ def judge(example: Example, candidate: Gradients, results: dict[str, object],
 
     autograd = {k: r for k, r in results.items() if isinstance(r, Gradients)}
     probes = {k: r for k, r in results.items() if isinstance(r, FiniteDifferenceResult)}
-    first = next(iter(autograd.values()), None)
-    reason = conditioning(example, first, dtype) if first is not None else None
+    scale = _magnitude_reference(autograd, probes, candidate)
+    reason = conditioning(example, scale, dtype) if scale is not None else None
     if reason is not None:
         return Judgement(Verdict.ILL_CONDITIONED, f"{example.label}: {reason}")
-    own_tol = tolerances(example, first, dtype) if first is not None else None
-    ref_tol = tolerances(example, first, "float64") if first is not None else None
+    own_tol = tolerances(example, scale, dtype) if scale is not None else None
+    ref_tol = tolerances(example, scale, "float64") if scale is not None else None
 
     comparisons: list[BlockComparison] = []
     candidate_fails: dict[str, list[BlockComparison]] = {}

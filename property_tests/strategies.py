@@ -1,0 +1,172 @@
+"""Hypothesis strategies for architectures, parameters and batches.
+
+Hypothesis draws the shape of an example (depth ``n``, input dimension ``d``,
+widths, activations, cost, batch size) and how its values are spread (a scale
+and a fraction of exact zeros per layer, a seed); NumPy then fills the arrays
+from that seed. Shrinking therefore removes layers and units, lowers scales and
+zeroes arrays, which is what makes a failing example small and readable.
+
+The draws reach: depth 1 to ``max_depth``; widths and ``d`` 1 to ``max_width``;
+batch 1 to ``max_batch``, equal to some width or not; square layers
+(``n_i = n_{i-1}``); every activation on hidden layers; every cost with an output
+activation that fits it; inputs and parameters that are exactly zero (so some
+pre-activations sit exactly on a kink); pre-activations of both signs and,
+with the largest scale, of size 20 and more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+
+from manual_backprop import (
+    ACTIVATIONS,
+    COSTS,
+    REDUCTIONS,
+    Architecture,
+    Example,
+)
+from manual_backprop.errors import check_argument
+
+Array = np.ndarray
+
+# The first entry of each list is the simplest, since Hypothesis shrinks towards it.
+WEIGHT_SCALES = (1.0, 0.0, 0.1, 0.5, 2.0, 8.0)
+INPUT_SCALES = (1.0, 0.0, 0.5, 3.0)
+ZERO_FRACTIONS = (0.0, 0.0, 0.0, 0.3, 1.0)
+
+
+def output_activations(cost: str, activations: Sequence[str]) -> list[str]:
+    """The activations in ``activations`` that fit ``cost`` on the output layer."""
+    return [name for name in activations if COSTS[cost].fits_output(name)]
+
+
+def _check_names(given: Sequence[str], known: Sequence[str], what: str) -> None:
+    check_argument(len(given) > 0, f"no {what} given: name at least one of "
+                                   f"{', '.join(known)}")
+    for name in given:
+        check_argument(name in known, f"{what[:-1]} {name!r} is unknown: expected "
+                                      f"one of {', '.join(known)}")
+
+
+def architectures(
+    *,
+    max_depth: int = 5,
+    max_width: int = 16,
+    max_d: int | None = None,
+    activations: Sequence[str] = tuple(ACTIVATIONS),
+    costs: Sequence[str] = tuple(COSTS),
+) -> st.SearchStrategy[Architecture]:
+    """Architectures of depth 1 to ``max_depth`` with widths and ``d`` from 1 to
+    ``max_width`` (``max_d`` if given), hidden activations from ``activations``
+    and a cost from ``costs`` with an output activation, also from
+    ``activations``, that fits it (softmax is only ever drawn for the output).
+
+    The arguments are checked here, before anything is drawn.
+    """
+    check_argument(max_depth >= 1, f"max_depth={max_depth}: expected at least 1")
+    check_argument(max_width >= 1, f"max_width={max_width}: expected at least 1")
+    _check_names(activations, tuple(ACTIVATIONS), "activations")
+    _check_names(costs, tuple(COSTS), "costs")
+    hidden = [name for name in activations if not ACTIVATIONS[name].output_only]
+    usable = [c for c in costs if output_activations(c, activations)]
+    check_argument(
+        bool(usable),
+        f"none of the costs {', '.join(costs)} fits an output activation among "
+        f"{', '.join(activations)}: add an activation such as sigmoid or softmax",
+    )
+    return _architectures(max_depth, max_width, max_d or max_width, hidden,
+                          activations, usable)
+
+
+@st.composite
+def _architectures(draw: st.DrawFn, max_depth: int, max_width: int, max_d: int,
+                   hidden: list[str], activations: Sequence[str],
+                   usable: list[str]) -> Architecture:
+    cost = draw(st.sampled_from(usable))
+    depth = draw(st.integers(1, max_depth)) if hidden else 1
+    d = draw(st.integers(1, max_d))
+    widths: list[int] = []
+    previous = d
+    for _ in range(depth):
+        # Square layers hide transposed weight gradients, so they get their own draw.
+        width = draw(st.one_of(st.integers(1, max_width), st.just(min(previous,
+                                                                       max_width))))
+        widths.append(width)
+        previous = width
+    chosen = [draw(st.sampled_from(hidden)) for _ in range(depth - 1)]
+    output = draw(st.sampled_from(output_activations(cost, activations)))
+    if output == "softmax" and cost == "binary_cross_entropy" and widths[-1] == 1:
+        widths[-1] = 2  # a one-unit softmax is the constant 1: log(1 - h) is -inf
+    return Architecture(d=d, widths=tuple(widths), activations=(*chosen, output),
+                        cost=cost)
+
+
+def _values(rng: np.random.Generator, shape: tuple[int, ...], scale: float,
+            zeros: float) -> Array:
+    values = rng.standard_normal(shape) * scale
+    values[rng.random(shape) < zeros] = 0.0
+    return values
+
+
+def _targets(rng: np.random.Generator, cost: str, shape: tuple[int, ...],
+             one_hot: bool) -> Array:
+    """Targets ``Y`` that ``cost`` accepts: probabilities for cross-entropies."""
+    batch, n_out = shape
+    if cost in ("half_sse", "mse"):
+        return rng.standard_normal(shape)
+    if cost == "binary_cross_entropy":
+        return (rng.random(shape) < 0.5).astype(float) if one_hot else rng.random(shape)
+    if one_hot:
+        return np.eye(n_out)[rng.integers(0, n_out, batch)]
+    return rng.dirichlet(np.ones(n_out), size=batch)
+
+
+def examples(
+    architecture_strategy: st.SearchStrategy[Architecture] | None = None,
+    *,
+    max_batch: int = 8,
+    reductions: Sequence[str] = REDUCTIONS,
+) -> st.SearchStrategy[Example]:
+    """Examples: an architecture, parameters and a batch of 1 to ``max_batch``.
+
+    Arrays are float64; each layer draws its own weight scale (relative to
+    ``1/sqrt(n_{i-1})``) and fraction of exact zeros.
+    """
+    check_argument(max_batch >= 1, f"max_batch={max_batch}: expected at least 1")
+    for reduction in reductions:
+        check_argument(reduction in REDUCTIONS, f"reduction {reduction!r}: "
+                                                f"expected one of {REDUCTIONS}")
+    if architecture_strategy is None:
+        architecture_strategy = architectures()
+    return _examples(architecture_strategy, max_batch,
+                     tuple(reductions))
+
+
+@st.composite
+def _examples(draw: st.DrawFn, architecture_strategy: st.SearchStrategy[Architecture],
+              max_batch: int, reductions: tuple[str, ...]) -> Example:
+    architecture = draw(architecture_strategy)
+    sizes = architecture.sizes
+    reduction = draw(st.sampled_from(list(reductions)))
+    batch = draw(st.one_of(
+        st.integers(1, max_batch),
+        st.sampled_from([s for s in sizes if s <= max_batch] or [1]),
+    ))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+
+    weights, biases = [], []
+    for i in range(architecture.n):
+        scale = draw(st.sampled_from(WEIGHT_SCALES)) / math.sqrt(sizes[i])
+        zeros = draw(st.sampled_from(ZERO_FRACTIONS))
+        weights.append(_values(rng, (sizes[i + 1], sizes[i]), scale, zeros))
+        bias_scale = draw(st.sampled_from(WEIGHT_SCALES))
+        biases.append(_values(rng, (sizes[i + 1],), bias_scale, zeros))
+    X = _values(rng, (batch, sizes[0]), draw(st.sampled_from(INPUT_SCALES)),
+                draw(st.sampled_from(ZERO_FRACTIONS)))
+    Y = _targets(rng, architecture.cost, (batch, sizes[-1]), draw(st.booleans()))
+    return Example(architecture, weights, biases, X, Y, reduction=reduction)

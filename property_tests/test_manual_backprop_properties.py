@@ -1,0 +1,89 @@
+"""The manual backprop equals every oracle, on examples Hypothesis draws.
+
+Each property runs the manual backprop in float64 and in float32 and judges it
+against one oracle (references always in float64). An ill-conditioned example
+(an output that rounds onto the singularity of a log cost) is flagged by the
+verdict and accepted: there is nothing to prove there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, note
+
+from manual_backprop import DTYPES, Example, backprop
+from oracles import Verdict, judge
+from oracles.base import Oracle
+from property_tests.strategies import examples
+
+ACCEPTED = {Verdict.AGREE, Verdict.NON_DIFFERENTIABLE, Verdict.FD_NOISE,
+            Verdict.ILL_CONDITIONED}
+
+
+def assert_agrees(example: Example, dtype: str, oracle: Oracle) -> None:
+    note(f"{example.architecture.describe()}, batch {example.batch}, "
+         f"{example.reduction}, {dtype}")
+    with np.errstate(all="ignore"):
+        reference = oracle.compute(example)
+        judgement = judge(example, backprop(example, dtype), {oracle.name: reference},
+                          dtype)
+    assert judgement.verdict in ACCEPTED, judgement.message
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(example=examples())
+def test_manual_gradients_and_every_dJ_dl_equal_torch_autograd(
+    example: Example, dtype: str, torch_oracle: Oracle
+) -> None:
+    assert_agrees(example, dtype, torch_oracle)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(example=examples())
+def test_manual_gradients_and_every_dJ_dl_equal_jax_autograd(
+    example: Example, dtype: str, jax_oracle: Oracle
+) -> None:
+    assert_agrees(example, dtype, jax_oracle)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(example=examples())
+def test_manual_gradients_agree_with_finite_differences(
+    example: Example, dtype: str, fd_oracle: Oracle
+) -> None:
+    assert_agrees(example, dtype, fd_oracle)
+
+
+@given(example=examples())
+def test_the_cost_J_is_the_same_in_every_implementation(
+    example: Example, torch_oracle: Oracle, jax_oracle: Oracle, fd_oracle: Oracle
+) -> None:
+    with np.errstate(all="ignore"):
+        values = {
+            "manual": backprop(example).J,
+            "torch": torch_oracle.compute(example).J,
+            "jax": jax_oracle.compute(example).J,
+            "fd": fd_oracle.compute(example).J,
+        }
+    finite = [v for v in values.values() if np.isfinite(v)]
+    if len(finite) < len(values):
+        assert not finite, f"J is finite in some implementations only: {values}"
+        return
+    scale = max(abs(v) for v in finite) + 1e-300
+    spread = max(finite) - min(finite)
+    assert spread <= 1e-9 * scale + 1e-12, f"J differs across implementations: {values}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(example=examples())
+def test_gradients_come_back_in_the_dtype_and_shape_of_the_parameters(
+    example: Example, dtype: str
+) -> None:
+    with np.errstate(all="ignore"):
+        result = backprop(example, dtype)
+    for i in range(example.architecture.n):
+        assert result.dJ_dw[i].shape == example.weights[i].shape
+        assert result.dJ_db[i].shape == example.biases[i].shape
+        assert result.dJ_dw[i].dtype == np.dtype(dtype)
+        assert result.dJ_db[i].dtype == np.dtype(dtype)

@@ -1,0 +1,175 @@
+"""A campaign: random examples from the strategies, each run through the code
+under test and every oracle, judged, and recorded as it finishes.
+
+Records are summaries; only failing examples keep their comparisons and arrays,
+so a long campaign's memory does not grow with its length. An interrupt stops
+the campaign and keeps what it has.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from manual_backprop import (
+    ACTIVATIONS,
+    COSTS,
+    Example,
+    Gradients,
+    backprop,
+)
+from oracles.base import Oracle
+from oracles.compare import Judgement, Verdict, judge
+from property_tests.strategies import architectures, examples
+from reports.model import (
+    BlockRow,
+    CampaignReport,
+    ExampleDetails,
+    ExampleRecord,
+    summarise,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Candidate(Protocol):
+    """Gradient code under test, adapted to take an example and a dtype."""
+
+    name: str
+
+    def __call__(self, example: Example, dtype: str) -> Gradients: ...
+
+
+class ManualBackprop:
+    """The built-in manual backprop as a candidate."""
+
+    name = "manual_backprop (built in)"
+
+    def __call__(self, example: Example, dtype: str) -> Gradients:
+        return backprop(example, dtype)
+
+
+class CandidateFailure(Exception):
+    """The code under test raised or returned something malformed."""
+
+
+@dataclass
+class CampaignConfig:
+    """What a campaign draws and how it judges; the command line fills it."""
+
+    examples: int = 200
+    seed: int = 0
+    dtype: str = "float64"
+    activations: Sequence[str] = tuple(ACTIVATIONS)
+    costs: Sequence[str] = tuple(COSTS)
+    max_depth: int = 5
+    max_width: int = 16
+    max_batch: int = 8
+    reduction: str = "mean"
+    oracles: Sequence[str] = ("torch", "jax", "fd")
+    detailed_failures: int = 20
+    options: dict[str, object] = field(default_factory=dict)
+
+
+def _arrays(example: Example) -> dict[str, object]:
+    return {
+        "weights": [w.tolist() for w in example.weights],
+        "biases": [b.tolist() for b in example.biases],
+        "X": example.X.tolist(),
+        "Y": example.Y.tolist(),
+    }
+
+
+def _record(index: int, example: Example, judgement: Judgement, seconds: float,
+            keep_details: bool, reproducer: str) -> ExampleRecord:
+    a = example.architecture
+    worst_excess, worst_rel = summarise(judgement)
+    details = None
+    if keep_details:
+        rows = sorted((BlockRow.from_comparison(c) for c in judgement.comparisons),
+                      key=lambda r: (r.passed, -r.excess))
+        details = ExampleDetails(
+            blocks=rows, arrays=_arrays(example), reproducer=reproducer,
+            disagreeing=list(judgement.disagreeing_oracles),
+            first_layer_from_output=judgement.first_layer_from_output,
+        )
+    return ExampleRecord(
+        index=index, label=example.label, architecture=a.describe(), depth=a.n,
+        d=a.d, widths=list(a.widths), activations=list(a.activations), cost=a.cost,
+        batch=example.batch, reduction=example.reduction,
+        n_parameters=a.n_parameters, verdict=judgement.verdict.value,
+        message=judgement.message, worst_excess=worst_excess,
+        worst_rel_error=worst_rel, seconds=seconds, details=details,
+    )
+
+
+def check_example(example: Example, candidate: Candidate,
+                  oracles: dict[str, Oracle], dtype: str) -> Judgement:
+    """Run ``example`` through the code under test and every oracle; judge it."""
+    results = {name: oracle.compute(example) for name, oracle in oracles.items()}
+    try:
+        gradients = candidate(example, dtype)
+    except CandidateFailure as failure:
+        return Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}")
+    except Exception:
+        trace = traceback.format_exc(limit=-3)
+        return Judgement(Verdict.CODE_ERROR,
+                         f"{example.label}: the code under test raised:\n{trace}")
+    return judge(example, gradients, results, dtype)
+
+
+def run_campaign(
+    config: CampaignConfig,
+    candidate: Candidate,
+    oracles: dict[str, Oracle],
+    report: CampaignReport,
+    on_example: Callable[[ExampleRecord], None] | None = None,
+) -> CampaignReport:
+    """Fill ``report`` with ``config.examples`` judged examples.
+
+    Hypothesis draws the examples from a fixed seed, so the same configuration
+    gives the same examples. Ctrl-C ends the campaign early; the report then
+    holds every example finished before it and says it was interrupted.
+    """
+    strategy = examples(
+        architectures(max_depth=config.max_depth, max_width=config.max_width,
+                      activations=config.activations, costs=config.costs),
+        max_batch=config.max_batch, reductions=(config.reduction,),
+    )
+    started = time.perf_counter()
+
+    @seed(config.seed)
+    @settings(max_examples=config.examples, database=None, deadline=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck),
+              derandomize=False, report_multiple_bugs=False)
+    @given(strategy)
+    def one_example(example: Example) -> None:
+        index = len(report.examples)
+        if index >= config.examples:
+            return
+        example.label = f"example {index}"
+        t0 = time.perf_counter()
+        judgement = check_example(example, candidate, oracles, config.dtype)
+        keep = judgement.verdict.fails and (
+            len(report.failures) < config.detailed_failures)
+        record = _record(index, example, judgement, time.perf_counter() - t0, keep,
+                         report.command)
+        report.examples.append(record)
+        if on_example is not None:
+            on_example(record)
+
+    try:
+        with np.errstate(all="ignore"):
+            one_example()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        logger.warning("interrupted after %d examples", len(report.examples))
+    report.duration = time.perf_counter() - started
+    return report

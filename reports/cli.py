@@ -1,0 +1,191 @@
+"""The ``gradproof`` command line: ``run`` for the built-in manual backprop,
+``check MODULE:NAME`` for a user's gradient code.
+
+Exit codes: 0 every example agrees; 1 at least one discrepancy, oracle
+disagreement, or code under test that raised or returned something malformed;
+2 the harness could not run (bad arguments, an import failure, a missing oracle
+backend) or was interrupted before it found a discrepancy.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from manual_backprop import ACTIVATIONS, COSTS, DTYPES, REDUCTIONS, GradproofError
+from oracles.base import ORACLE_NAMES, Oracle, make_oracle
+from property_tests.strategies import architectures
+from reports.campaign import CampaignConfig, Candidate, ManualBackprop, run_campaign
+from reports.console import ConsoleReporter
+from reports.model import CampaignReport, OracleInfo
+
+EXIT_AGREE, EXIT_DISCREPANCY, EXIT_HARNESS = 0, 1, 2
+DEFAULT_REPORT = "gradproof-report.html"
+
+
+def _names(known: Sequence[str]) -> Callable[[Any, Any, str], tuple[str, ...]]:
+    def parse(ctx: Any, param: Any, value: str) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in value.split(",") if n.strip())
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise click.BadParameter(
+                f"got {value!r}; expected a comma-separated list of "
+                f"{', '.join(known)}"
+            )
+        return names
+    return parse
+
+
+def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every campaign command takes."""
+    options = [
+        click.option("--examples", default=200, show_default=True,
+                     type=click.IntRange(min=1), help="How many random examples."),
+        click.option("--seed", default=0, show_default=True,
+                     type=click.IntRange(min=0), help="Seed of the example draws."),
+        click.option("--dtype", default="float64", show_default=True,
+                     type=click.Choice(DTYPES),
+                     help="dtype the code under test computes in; references "
+                          "always run in float64."),
+        click.option("--activations", default=",".join(ACTIVATIONS),
+                     callback=_names(tuple(ACTIVATIONS)),
+                     help="Activations to draw from (comma-separated)."),
+        click.option("--costs", default=",".join(COSTS), callback=_names(tuple(COSTS)),
+                     help="Costs to draw from (comma-separated)."),
+        click.option("--max-depth", default=5, show_default=True,
+                     type=click.IntRange(min=1), help="Most layers n."),
+        click.option("--max-width", default=16, show_default=True,
+                     type=click.IntRange(min=1), help="Widest layer and largest d."),
+        click.option("--max-batch", default=8, show_default=True,
+                     type=click.IntRange(min=1), help="Largest batch."),
+        click.option("--reduction", default="mean", show_default=True,
+                     type=click.Choice(REDUCTIONS),
+                     help="J is the mean or the sum of the per-sample cost."),
+        click.option("--oracles", default=",".join(ORACLE_NAMES),
+                     callback=_names(ORACLE_NAMES),
+                     help="Oracles to compare with (comma-separated)."),
+        click.option("--report", "report_path", default=DEFAULT_REPORT,
+                     show_default=True, type=click.Path(dir_okay=False),
+                     help="Where to write the HTML report."),
+        click.option("--json", "json_path", default=None,
+                     type=click.Path(dir_okay=False), help="Also write JSON here."),
+        click.option("--junit", "junit_path", default=None,
+                     type=click.Path(dir_okay=False), help="Also write JUnit XML here."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+        click.option("--verbose", "-v", is_flag=True, help="Log what the harness does."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gradproof")
+def main() -> None:
+    """Prove gradient code right against PyTorch, JAX and finite differences,
+    or show exactly where it is wrong."""
+
+
+@main.command()
+@shared_options
+def run(**options: Any) -> None:
+    """Check the built-in manual backprop against every oracle."""
+    sys.exit(_campaign(lambda: ManualBackprop(), options))
+
+
+@main.command()
+@click.argument("target", metavar="MODULE:NAME")
+@shared_options
+def check(target: str, **options: Any) -> None:
+    """Check a user's gradients(weights, biases, activations, cost, X, Y)."""
+    from reports.plugin import load_candidate
+
+    sys.exit(_campaign(functools.partial(load_candidate, target), options))
+
+
+def _cache_directory() -> Path:
+    """Where Hypothesis may keep its files, instead of ``.hypothesis`` in the
+    current directory."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "gradproof" / "hypothesis"
+
+
+def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) -> int:
+    """Run one campaign from the command line and return its exit code."""
+    reporter = ConsoleReporter(quiet=options["quiet"])
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(_cache_directory())
+    logging.basicConfig(level=logging.INFO if options["verbose"] else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        candidate = make_candidate()
+        oracles: dict[str, Oracle] = {n: make_oracle(n) for n in options["oracles"]}
+        config = CampaignConfig(
+            examples=options["examples"], seed=options["seed"], dtype=options["dtype"],
+            activations=options["activations"], costs=options["costs"],
+            max_depth=options["max_depth"], max_width=options["max_width"],
+            max_batch=options["max_batch"], reduction=options["reduction"],
+            oracles=options["oracles"],
+        )
+        report = CampaignReport(
+            title=f"gradproof: {candidate.name}",
+            command=shlex.join(["gradproof", *sys.argv[1:]]),
+            code_under_test=candidate.name,
+            started=datetime.datetime.now().isoformat(timespec="seconds"),
+            seed=config.seed, dtype=config.dtype, reduction=config.reduction,
+            examples_requested=config.examples,
+            oracles=[OracleInfo(name, o.version) for name, o in oracles.items()],
+            options={k: v for k, v in options.items()
+                     if k not in ("quiet", "verbose")},
+        )
+        # The strategy checks its arguments when built: costs that no allowed
+        # activation fits are reported here, before the first example.
+        architectures(max_depth=config.max_depth, max_width=config.max_width,
+                      activations=config.activations, costs=config.costs)
+    except GradproofError as error:
+        reporter.error(str(error))
+        return EXIT_HARNESS
+
+    with reporter.start(config.examples, candidate.name):
+        try:
+            run_campaign(config, candidate, oracles, report, reporter.example_done)
+        except GradproofError as error:
+            report.error = str(error)
+            reporter.error(str(error))
+        except Exception as error:  # a bug in the harness: keep what was computed
+            logging.getLogger(__name__).info("internal error", exc_info=True)
+            report.error = f"internal error: {type(error).__name__}: {error}"
+            reporter.error(f"{report.error} (run with -v for the traceback; the "
+                           "examples finished so far are in the report)")
+    written = _write_outputs(report, options, reporter)
+    reporter.summary(report, written)
+    return report.exit_code
+
+
+def _write_outputs(report: CampaignReport, options: dict[str, Any],
+                   reporter: ConsoleReporter) -> list[str]:
+    """Write every output asked for; a failed write is reported, not raised."""
+    from reports.html import write_html
+    from reports.outputs import write_json, write_junit
+
+    written = []
+    for writer, key in ((write_html, "report_path"), (write_json, "json_path"),
+                        (write_junit, "junit_path")):
+        if options.get(key):
+            try:
+                written.append(str(writer(report, Path(options[key]))))
+            except OSError as error:
+                reporter.error(f"could not write {options[key]}: {error.strerror}; "
+                               "choose a writable path")
+                report.error = report.error or str(error)
+    return written

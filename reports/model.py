@@ -1,0 +1,169 @@
+"""The report's data: plain dataclasses, filled by the campaign, read by the
+HTML, JSON and JUnit writers. Only summaries are kept for passing examples;
+failing examples keep their comparisons and a reproducer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from oracles.compare import BlockComparison, Judgement, Verdict
+
+
+@dataclass
+class BlockRow:
+    """One compared block: ``J``, ``dJ/dw_i``, ``dJ/db_i``, ``dJ/dl_i`` or a set
+    of finite-difference directions, of ``subject`` against ``against``."""
+
+    subject: str
+    against: str
+    name: str
+    layer: int
+    parameter: str
+    passed: bool
+    excess: float
+    max_abs_error: float
+    max_rel_error: float
+    index: list[int]
+    subject_value: float
+    against_value: float
+    tolerance: float
+    cosine: float
+    norm_ratio: float
+    skipped: int
+
+    @classmethod
+    def from_comparison(cls, c: BlockComparison) -> BlockRow:
+        return cls(
+            subject=c.subject, against=c.against, name=c.name, layer=c.layer,
+            parameter=c.parameter, passed=c.passed, excess=c.excess,
+            max_abs_error=c.max_abs_error, max_rel_error=c.max_rel_error,
+            index=list(c.index), subject_value=c.subject_value,
+            against_value=c.against_value, tolerance=c.tolerance, cosine=c.cosine,
+            norm_ratio=c.norm_ratio, skipped=c.skipped,
+        )
+
+
+@dataclass
+class ExampleDetails:
+    """What a failing example shows: every comparison, worst first, the arrays
+    of the example (float64, as nested lists) and how to replay it."""
+
+    blocks: list[BlockRow]
+    arrays: dict[str, Any]
+    reproducer: str
+    disagreeing: list[str] = field(default_factory=list)
+    first_layer_from_output: int | None = None
+
+
+@dataclass
+class ExampleRecord:
+    """One row of the report: an example and its verdict."""
+
+    index: int
+    label: str
+    architecture: str
+    depth: int
+    d: int
+    widths: list[int]
+    activations: list[str]
+    cost: str
+    batch: int
+    reduction: str
+    n_parameters: int
+    verdict: str
+    message: str
+    worst_excess: float
+    worst_rel_error: float
+    seconds: float
+    details: ExampleDetails | None = None
+
+    @property
+    def failed(self) -> bool:
+        return Verdict(self.verdict).fails
+
+
+@dataclass
+class OracleInfo:
+    name: str
+    version: str
+
+
+@dataclass
+class CampaignReport:
+    """Everything a run found, in the order the writers show it."""
+
+    title: str
+    command: str
+    code_under_test: str
+    started: str
+    seed: int
+    dtype: str
+    reduction: str
+    examples_requested: int
+    oracles: list[OracleInfo]
+    options: dict[str, Any]
+    examples: list[ExampleRecord] = field(default_factory=list)
+    duration: float = 0.0
+    interrupted: bool = False
+    error: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many examples got each verdict, every verdict listed."""
+        counts = {v.value: 0 for v in Verdict}
+        for record in self.examples:
+            counts[record.verdict] += 1
+        return counts
+
+    @property
+    def failures(self) -> list[ExampleRecord]:
+        return [r for r in self.examples if r.failed]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and not self.interrupted and self.error is None
+
+    @property
+    def exit_code(self) -> int:
+        """0 every example agrees, 1 a discrepancy or failing code, 2 the run
+        could not finish (interrupted or broken) without finding one."""
+        if self.failures:
+            return 1
+        return 2 if self.interrupted or self.error else 0
+
+    @property
+    def overall(self) -> str:
+        if self.failures:
+            return "discrepancies found"
+        if self.error:
+            return "harness error"
+        if self.interrupted:
+            return "interrupted: no discrepancy in the examples run"
+        return "every example agrees"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary; NaN and infinity become strings."""
+        data = asdict(self)
+        data.update(counts=self.counts, exit_code=self.exit_code,
+                    overall=self.overall, examples_run=len(self.examples))
+        return _json_safe(data)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def summarise(judgement: Judgement) -> tuple[float, float]:
+    """The worst excess and relative error of the code under test."""
+    worst = judgement.worst
+    if worst is None:
+        return 0.0, 0.0
+    return worst.excess, worst.max_rel_error

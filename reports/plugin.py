@@ -1,0 +1,121 @@
+"""Gradient code under test, plugged in through the contract of the design:
+
+    gradients(weights, biases, activations, cost, X, Y) -> (dJ_dw, dJ_db)
+
+:func:`load_candidate` imports it from ``MODULE:NAME``; :class:`ContractCandidate`
+calls it on each example with copies of the arrays in the dtype being checked,
+and turns whatever goes wrong into a precise message about the code under test.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from manual_backprop import Example, Gradients, InvalidArgument
+from reports.campaign import CandidateFailure
+
+GradientFunction = Callable[..., Any]
+
+
+def load_candidate(target: str) -> ContractCandidate:
+    """Import ``MODULE:NAME`` (the current directory comes first on the path)."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise InvalidArgument(f"target {target!r}: expected MODULE:NAME, for "
+                              "example mypackage.backprop:gradients")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise InvalidArgument(f"could not import {module_name!r}: "
+                              f"{type(error).__name__}: {error}") from None
+    function = module
+    for part in attribute.split("."):
+        if not hasattr(function, part):
+            raise InvalidArgument(f"module {module_name!r} has no attribute "
+                                  f"{attribute!r}; check the name after the colon")
+        function = getattr(function, part)
+    if not callable(function):
+        raise InvalidArgument(f"{target} is a {type(function).__name__}, not a "
+                              "callable gradients(weights, biases, activations, "
+                              "cost, X, Y)")
+    return ContractCandidate(function, target)
+
+
+def _user_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` from the first frame outside this module."""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_frame.f_code.co_filename == __file__:
+        trace = trace.tb_next
+    return "".join(traceback.format_exception(type(error), error, trace)).rstrip()
+
+
+class ContractCandidate:
+    """A user's gradient function, called on each example and checked."""
+
+    def __init__(self, function: GradientFunction, name: str) -> None:
+        self.function = function
+        self.name = name
+
+    def __call__(self, example: Example, dtype: str) -> Gradients:
+        weights, biases, X, Y = example.cast(dtype)
+        inputs = [*weights, *biases, X, Y]
+        copies = [a.copy() for a in inputs]
+        a = example.architecture
+        try:
+            returned = self.function(weights, biases, list(a.activations), a.cost,
+                                     X, Y)
+        except Exception as error:
+            raise CandidateFailure(f"{self.name} raised:\n{_user_traceback(error)}")\
+                from None
+
+        changed = [k for k, (x, c) in enumerate(zip(inputs, copies))
+                   if not np.array_equal(x, c, equal_nan=True)]
+        if changed:
+            names = [*(f"w_{i + 1}" for i in range(a.n)),
+                     *(f"b_{i + 1}" for i in range(a.n)), "X", "Y"]
+            raise CandidateFailure(
+                f"{self.name} changed its input {', '.join(names[k] for k in changed)} "
+                "in place; gradient code must leave its arguments as they were"
+            )
+        dJ_dw, dJ_db = _unpack(returned, self.name, a.n)
+        for i in range(a.n):
+            _check(dJ_dw[i], f"dJ/dw_{i + 1}", example.weights[i].shape, self.name)
+            _check(dJ_db[i], f"dJ/db_{i + 1}", example.biases[i].shape, self.name)
+        return Gradients(dJ_dw=[np.asarray(g) for g in dJ_dw],
+                         dJ_db=[np.asarray(g) for g in dJ_db])
+
+
+def _unpack(returned: Any, name: str, n: int) -> tuple[list[Any], list[Any]]:
+    if not isinstance(returned, tuple | list) or len(returned) != 2:
+        raise CandidateFailure(
+            f"{name} returned {type(returned).__name__}"
+            f"{' of length ' + str(len(returned)) if hasattr(returned, '__len__') else ''}"
+            ": expected a pair (dJ_dw, dJ_db) of lists with one array per layer"
+        )
+    dJ_dw, dJ_db = returned
+    for what, value in (("dJ_dw", dJ_dw), ("dJ_db", dJ_db)):
+        if not isinstance(value, tuple | list) or len(value) != n:
+            count = len(value) if hasattr(value, "__len__") else "no"
+            raise CandidateFailure(
+                f"{name} returned {what} with {count} entries "
+                f"({type(value).__name__}): expected a list of {n}, one per layer"
+            )
+    return list(dJ_dw), list(dJ_db)
+
+
+def _check(value: Any, what: str, shape: tuple[int, ...], name: str) -> None:
+    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if array.shape != shape:
+        raise CandidateFailure(f"{name} returned {what} of shape {array.shape}: "
+                               f"expected {shape}, the shape of the parameter")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise CandidateFailure(f"{name} returned {what} of dtype {array.dtype}: "
+                               "expected a float array")

@@ -1,0 +1,164 @@
+"""The command line end to end, in a subprocess: exit codes, messages, files."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FAST = ["--examples", "12", "--oracles", "torch,fd", "--max-depth", "3", "-q"]
+
+
+def gradproof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reports", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_exits_0_and_writes_the_report_and_json(tmp_path):
+    result = gradproof("run", *FAST, "--json", "out.json", "--junit", "out.xml",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every example agrees" in result.stdout
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert data["examples_run"] == 12 and data["exit_code"] == 0
+    assert sum(data["counts"].values()) == 12
+    assert (tmp_path / "gradproof-report.html").stat().st_size > 1000
+    assert (tmp_path / "out.xml").read_text().count("<testcase") == 12
+    assert not (tmp_path / ".hypothesis").exists()
+
+
+BAD_ARGUMENTS = [
+    pytest.param(["--examples", "0"], "--examples", id="no-examples"),
+    pytest.param(["--activations", "swish"], "swish", id="unknown-activation"),
+    pytest.param(["--costs", "hinge,mse"], "hinge", id="unknown-cost"),
+    pytest.param(["--dtype", "float16"], "float16", id="unsupported-dtype"),
+    pytest.param(["--oracles", "tensorflow"], "tensorflow", id="unknown-oracle"),
+    pytest.param(["--activations", "tanh", "--costs", "cross_entropy"],
+                 "none of the costs cross_entropy fits", id="cost-without-output"),
+    pytest.param(["--max-width", "-3"], "--max-width", id="negative-width"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_ARGUMENTS)
+def test_bad_arguments_exit_2_with_a_short_message(tmp_path, args, message):
+    result = gradproof("run", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 6
+
+
+def write_module(tmp_path: Path, name: str, body: str) -> None:
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+
+
+CORRECT = """
+    from manual_backprop import gradients
+"""
+SCALED = """
+    from manual_backprop import gradients as correct
+
+    def gradients(weights, biases, activations, cost, X, Y):
+        dJ_dw, dJ_db = correct(weights, biases, activations, cost, X, Y)
+        return [g * len(X) for g in dJ_dw], dJ_db
+"""
+RAISES = """
+    def gradients(weights, biases, activations, cost, X, Y):
+        return helper(weights)
+
+    def helper(weights):
+        raise RuntimeError("my backprop is not finished")
+"""
+TRANSPOSED = """
+    from manual_backprop import gradients as correct
+
+    def gradients(weights, biases, activations, cost, X, Y):
+        dJ_dw, dJ_db = correct(weights, biases, activations, cost, X, Y)
+        return [g.T for g in dJ_dw], dJ_db
+"""
+IN_PLACE = """
+    from manual_backprop import gradients as correct
+
+    def gradients(weights, biases, activations, cost, X, Y):
+        X *= 1.0
+        X[0, 0] = 7.0
+        return correct(weights, biases, activations, cost, X, Y)
+"""
+
+
+def test_check_passes_correct_code(tmp_path):
+    write_module(tmp_path, "good", CORRECT)
+    result = gradproof("check", "good:gradients", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    pytest.param(SCALED, "dJ/dw_", id="weight-gradient-times-batch"),
+    pytest.param(RAISES, "my backprop is not finished", id="raises"),
+    pytest.param(TRANSPOSED, "of shape", id="transposed-weight-gradient"),
+    pytest.param(IN_PLACE, "changed its input X in place", id="modifies-its-input"),
+])
+def test_check_fails_wrong_code_with_exit_1_and_says_why(tmp_path, body, expected):
+    write_module(tmp_path, "bad", body)
+    result = gradproof("check", "bad:gradients", *FAST, "--json", "out.json",
+                       cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stdout
+    assert json.loads((tmp_path / "out.json").read_text())["exit_code"] == 1
+
+
+def test_the_traceback_of_failing_user_code_is_its_own(tmp_path):
+    write_module(tmp_path, "bad", RAISES)
+    result = gradproof("check", "bad:gradients", *FAST, "--json", "out.json",
+                       cwd=tmp_path)
+    message = json.loads((tmp_path / "out.json").read_text())["examples"][0]["message"]
+    assert "bad.py" in message and "in helper" in message
+    assert "plugin.py" not in message
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    pytest.param("no_such_module:gradients", "could not import 'no_such_module'",
+                 id="missing-module"),
+    pytest.param("good:nothing_here", "has no attribute 'nothing_here'",
+                 id="missing-function"),
+    pytest.param("good", "expected MODULE:NAME", id="no-colon"),
+    pytest.param("good:VALUE", "not a callable", id="not-callable"),
+])
+def test_a_target_that_cannot_be_loaded_exits_2(tmp_path, target, message):
+    write_module(tmp_path, "good", CORRECT + "    VALUE = 3\n")
+    result = gradproof("check", target, *FAST, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_interrupted_run_writes_what_it_has_and_exits_2(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reports", "run", "--examples", "100000",
+         "--oracles", "torch", "--json", "out.json", "-q"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2, out + err
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert data["interrupted"] is True
+    assert 0 < data["examples_run"] < 100000
+    assert (tmp_path / "gradproof-report.html").exists()
+
+
+def test_an_unwritable_report_path_is_reported_not_raised(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    result = gradproof("run", *FAST, "--report", "a-file/report.html",
+                       "--json", "out.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "could not write a-file/report.html" in result.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["examples_run"] == 12

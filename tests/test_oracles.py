@@ -1,0 +1,134 @@
+"""The oracles on their own: conventions, padding, kinks, error estimates, and
+what happens when a backend is missing."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from manual_backprop import Architecture, Example
+from oracles import OracleUnavailable, make_oracle
+from property_tests.strategies import architectures, examples
+
+
+@pytest.fixture(scope="module")
+def torch_oracle():
+    return make_oracle("torch")
+
+
+@pytest.fixture(scope="module")
+def jax_oracle():
+    return make_oracle("jax")
+
+
+@pytest.fixture(scope="module")
+def fd_oracle():
+    return make_oracle("fd")
+
+
+def on_the_kinks(activation: str, at: float) -> Example:
+    """A network whose first-layer pre-activations all sit exactly at ``at``."""
+    architecture = Architecture(2, (3, 2), (activation, "identity"), "half_sse")
+    rng = np.random.default_rng(0)
+    return Example(
+        architecture,
+        [rng.standard_normal((3, 2)), rng.standard_normal((2, 3))],
+        [np.full(3, at), rng.standard_normal(2)],
+        np.zeros((4, 2)), rng.standard_normal((4, 2)),
+    )
+
+
+@pytest.mark.parametrize(("activation", "at"), [
+    ("relu", 0.0), ("leaky_relu", 0.0), ("hard_tanh", 1.0), ("hard_tanh", -1.0),
+])
+def test_torch_and_jax_take_the_same_slope_at_a_kink(torch_oracle, jax_oracle,
+                                                     activation, at):
+    example = on_the_kinks(activation, at)
+    t, j = torch_oracle.compute(example), jax_oracle.compute(example)
+    for a, b in zip(t.dJ_db + t.dJ_dl, j.dJ_db + j.dJ_dl, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_finite_differences_mark_probes_that_straddle_a_kink(fd_oracle):
+    result = fd_oracle.compute(on_the_kinks("relu", 0.0))
+    b_1 = next(p for p in result.entries if p.layer == 1 and p.parameter == "b")
+    assert b_1.across_kink.all()
+    w_2 = next(p for p in result.entries if p.layer == 2 and p.parameter == "w")
+    assert not w_2.across_kink.any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(example=examples(architectures(activations=("tanh", "sigmoid", "softplus",
+                                                   "gelu", "softmax"))))
+def test_finite_differences_lie_within_their_error_estimate_of_torch(
+    torch_oracle, fd_oracle, example
+):
+    reference = torch_oracle.compute(example)
+    for probe in fd_oracle.compute(example).entries:
+        grads = reference.dJ_dw if probe.parameter == "w" else reference.dJ_db
+        error = np.abs(probe.estimate - grads[probe.layer - 1])
+        assert np.all(error <= probe.error + 1e-12 * np.abs(grads[probe.layer - 1])), (
+            f"{probe.parameter}_{probe.layer}: error {error.max()} beyond estimate"
+        )
+
+
+def test_large_networks_get_per_layer_and_random_directions(torch_oracle):
+    fd = make_oracle("fd")
+    fd.entrywise_limit = 10
+    architecture = Architecture(4, (6, 5, 3), ("tanh", "elu", "identity"), "mse")
+    rng = np.random.default_rng(3)
+    sizes = architecture.sizes
+    example = Example(architecture,
+                      [rng.standard_normal((sizes[i + 1], sizes[i])) for i in range(3)],
+                      [rng.standard_normal(sizes[i + 1]) for i in range(3)],
+                      rng.standard_normal((5, 4)), rng.standard_normal((5, 3)))
+    result = fd.compute(example)
+    reference = torch_oracle.compute(example)
+    assert not result.entries
+    assert {(d.layer, d.parameter) for d in result.directions} == {
+        (1, "w"), (1, "b"), (2, "w"), (2, "b"), (3, "w"), (3, "b"), (0, "all")}
+    for probes in result.directions:
+        expected = probes.project(reference.dJ_dw, reference.dJ_db)
+        assert np.all(np.abs(probes.estimate - expected) <= probes.error)
+
+
+def test_the_jax_oracle_leaves_float64_switched_off_for_everyone_else(jax_oracle):
+    import jax.numpy as jnp
+
+    jax_oracle.compute(on_the_kinks("tanh", 0.3))
+    assert jnp.ones(1).dtype == jnp.float32
+
+
+def test_the_jax_oracle_compiles_once_per_bucket_not_once_per_shape():
+    from hypothesis import HealthCheck, Phase, seed
+    from hypothesis import settings as hsettings
+
+    oracle = make_oracle("jax")
+    shapes = set()
+
+    @seed(7)
+    @hsettings(max_examples=60, database=None, phases=[Phase.generate], deadline=None,
+               suppress_health_check=list(HealthCheck))
+    @given(examples(architectures(max_depth=5, max_width=16)))
+    def run(example):
+        shapes.add((example.architecture.sizes, example.batch))
+        oracle.compute(example)
+
+    run()
+    assert len(shapes) > 20
+    assert len(oracle.buckets_compiled) <= 6
+
+
+def test_an_unknown_oracle_is_refused_with_the_known_names():
+    with pytest.raises(OracleUnavailable, match="expected one of torch, jax, fd"):
+        make_oracle("tensorflow")
+
+
+def test_a_missing_backend_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "oracles.torch_oracle", raising=False)
+    with pytest.raises(OracleUnavailable, match=r"pip install 'gradproof\[torch\]'"):
+        make_oracle("torch")

@@ -1,0 +1,570 @@
+"""The report writers: the HTML page (parsed structure, escaping, no outside
+requests, a real browser), JSON, JUnit XML and the atomic write they share."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import manual_backprop
+from oracles import make_oracle
+from oracles.compare import CANDIDATE, Verdict
+from reports.campaign import CampaignConfig, run_campaign
+from reports.html import format_number, render_html, write_html
+from reports.model import (
+    BlockRow,
+    CampaignReport,
+    ExampleDetails,
+    ExampleRecord,
+    OracleInfo,
+)
+from reports.outputs import atomic_write_text, junit_xml, write_json, write_junit
+
+CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE = "<script>alert(1)</script> \"'& <img src=x onerror=alert(2)>"
+
+
+# Building reports by hand: small, every verdict, failing details.
+
+def _block(name: str = "dJ/dw_1", layer: int = 1, parameter: str = "w",
+           passed: bool = True, subject: str = CANDIDATE, against: str = "torch",
+           excess: float = 0.01, cosine: float = 1.0) -> BlockRow:
+    return BlockRow(
+        subject=subject, against=against, name=name, layer=layer,
+        parameter=parameter, passed=passed, excess=excess, max_abs_error=1e-3,
+        max_rel_error=0.5, index=[0, 1] if parameter == "w" else [0],
+        subject_value=0.25, against_value=0.125, tolerance=1e-14, cosine=cosine,
+        norm_ratio=2.0, skipped=0,
+    )
+
+
+def _record(index: int, verdict: Verdict, message: str = "",
+            details: ExampleDetails | None = None, label: str | None = None,
+            worst_excess: float = 0.02) -> ExampleRecord:
+    return ExampleRecord(
+        index=index, label=label or f"example {index}",
+        architecture="d=3 -> 4 tanh -> 2 identity | half_sse", depth=2, d=3,
+        widths=[4, 2], activations=["tanh", "identity"], cost="half_sse", batch=5,
+        reduction="mean", n_parameters=26, verdict=verdict.value,
+        message=message or f"example {index}: {verdict.value}",
+        worst_excess=worst_excess, worst_rel_error=1e-9, seconds=0.01,
+        details=details,
+    )
+
+
+def _details(blocks: list[BlockRow], reproducer: str = "gradproof run --seed 4"
+             ) -> ExampleDetails:
+    arrays = {"weights": [[[0.5] * 3] * 4, [[0.25] * 4] * 2],
+              "biases": [[0.0] * 4, [0.0] * 2], "X": [[1.0] * 3] * 5,
+              "Y": [[0.0] * 2] * 5}
+    return ExampleDetails(blocks=blocks, arrays=arrays, reproducer=reproducer,
+                          disagreeing=["torch"], first_layer_from_output=1)
+
+
+def _report(examples: list[ExampleRecord], **changes: object) -> CampaignReport:
+    report = CampaignReport(
+        title="gradproof run", command="gradproof run --examples 6 --seed 4",
+        code_under_test="manual_backprop (built in)", started="2025-01-01T12:00:00",
+        seed=4, dtype="float64", reduction="mean", examples_requested=6,
+        oracles=[OracleInfo("torch", "2.3.0"), OracleInfo("fd", "numpy 2.0")],
+        options={"max_depth": 5}, examples=examples, duration=1.5,
+    )
+    for name, value in changes.items():
+        setattr(report, name, value)
+    return report
+
+
+@pytest.fixture
+def mixed_report() -> CampaignReport:
+    """One example of most verdicts; examples 3 and 5 fail."""
+    discrepancy = _details([
+        _block(passed=False, excess=4e13),
+        _block("dJ/db_1", 1, "b"),
+        _block("dJ/dl_2", 2, "l"),
+        _block("dJ/dw_2", 2, "w", subject="torch", against="fd", cosine=math.nan),
+    ])
+    return _report([
+        _record(0, Verdict.AGREE),
+        _record(1, Verdict.NON_DIFFERENTIABLE),
+        _record(2, Verdict.ILL_CONDITIONED, "example 2: saturated sigmoid"),
+        _record(3, Verdict.DISCREPANCY, "example 3: dJ/dw_1[0, 1]: wrong",
+                discrepancy, worst_excess=4e13),
+        _record(4, Verdict.FD_NOISE),
+        _record(5, Verdict.CODE_ERROR, "example 5: the code under test raised:\n"
+                "ValueError: shapes (3, 4) and (4, 3)", _details([])),
+    ])
+
+
+@pytest.fixture
+def passing_report() -> CampaignReport:
+    return _report([_record(i, Verdict.AGREE) for i in range(3)])
+
+
+@pytest.fixture
+def hostile_report() -> CampaignReport:
+    """Every string the user's code can reach holds markup and quotes, and the
+    message an ANSI escape, which XML cannot carry."""
+    details = _details([_block(passed=False, subject=CANDIDATE, against=HOSTILE)],
+                       reproducer=f"gradproof check '{HOSTILE}'")
+    record = _record(0, Verdict.DISCREPANCY, f"{HOSTILE}\x1b[31m red", details,
+                     label=f"example 0 {HOSTILE}")
+    record.architecture = HOSTILE
+    return _report([record], code_under_test=HOSTILE, command=HOSTILE,
+                   title=HOSTILE, oracles=[OracleInfo(HOSTILE, HOSTILE)],
+                   options={HOSTILE: HOSTILE}, error=HOSTILE)
+
+
+class _DoublesFirstWeightGradient:
+    """A broken candidate: ``dJ/dw_1`` twice what it should be."""
+
+    name = "doubles dJ/dw_1"
+
+    def __call__(self, example, dtype):
+        gradients = manual_backprop.backprop(example, dtype)
+        gradients.dJ_dw[0] = 2 * gradients.dJ_dw[0]
+        return gradients
+
+
+@pytest.fixture(scope="module")
+def campaign_report() -> CampaignReport:
+    """A real campaign with a broken candidate: 12 examples against torch."""
+    config = CampaignConfig(examples=12, seed=1, oracles=("torch",))
+    oracles = {name: make_oracle(name) for name in config.oracles}
+    report = CampaignReport(
+        title="gradproof check", command="gradproof check broken:grads --seed 1",
+        code_under_test=_DoublesFirstWeightGradient.name,
+        started=datetime.datetime(2025, 1, 1).isoformat(), seed=1, dtype="float64",
+        reduction="mean", examples_requested=12,
+        oracles=[OracleInfo(n, o.version) for n, o in oracles.items()], options={},
+    )
+    return run_campaign(config, _DoublesFirstWeightGradient(), oracles, report)
+
+
+# A small tree of the parsed page.
+
+_VOID = {"meta", "br", "img", "input", "link", "hr", "col", "source", "wbr"}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str | None]
+    children: list[Node] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def iter(self, tag: str | None = None):
+        if tag is None or self.tag == tag:
+            yield self
+        for child in self.children:
+            yield from child.iter(tag)
+
+    def find_id(self, id_: str) -> Node | None:
+        return next((n for n in self.iter() if n.attrs.get("id") == id_), None)
+
+    def with_class(self, name: str):
+        return [n for n in self.iter() if name in (n.attrs.get("class") or "").split()]
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in _VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag, attrs):
+        self.stack[-1].children.append(Node(tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        assert self.stack[-1].tag == tag, (
+            f"</{tag}> closes <{self.stack[-1].tag}>: the page is not well nested")
+        self.stack.pop()
+
+    def handle_data(self, data):
+        for node in self.stack:
+            node.parts.append(data)
+
+
+def parse(html: str) -> Node:
+    builder = _TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    assert builder.stack == [builder.root], "unclosed elements at the end"
+    return builder.root
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+# The HTML page: structure.
+
+def test_the_page_has_a_summary_an_examples_table_and_a_failures_section(
+        mixed_report):
+    page = parse(render_html(mixed_report))
+
+    for section in ("summary", "examples", "failures"):
+        node = page.find_id(section)
+        assert node is not None and node.tag == "section", section
+
+
+def test_the_examples_table_has_one_row_per_example_with_its_verdict(mixed_report):
+    page = parse(render_html(mixed_report))
+
+    table = page.find_id("examples-table")
+    rows = list(next(table.iter("tbody")).iter("tr"))
+    assert [r.attrs["data-verdict"] for r in rows] == [
+        r.verdict for r in mixed_report.examples]
+    assert [int(r.attrs["data-index"]) for r in rows] == [
+        r.index for r in mixed_report.examples]
+
+
+def test_the_verdict_counts_shown_match_the_report(mixed_report):
+    page = parse(render_html(mixed_report))
+
+    counts = page.find_id("summary").with_class("count")
+    shown = {c.attrs["data-verdict"]: int(c.attrs["data-count"]) for c in counts}
+    assert shown == mixed_report.counts
+    for count in counts:
+        number = count.with_class("count-n")[0].text
+        assert int(number) == mixed_report.counts[count.attrs["data-verdict"]]
+
+
+def test_failing_example_sections_appear_exactly_for_the_failing_examples(
+        mixed_report):
+    page = parse(render_html(mixed_report))
+
+    ids = {n.attrs["id"] for n in page.iter() if
+           re.fullmatch(r"example-\d+", n.attrs.get("id") or "")}
+    assert ids == {f"example-{r.index}" for r in mixed_report.failures}
+    assert ids == {"example-3", "example-5"}
+
+
+def test_a_failing_example_shows_every_compared_block_and_marks_the_failing_one(
+        mixed_report):
+    page = parse(render_html(mixed_report))
+    record = mixed_report.examples[3]
+
+    section = page.find_id("example-3")
+    rows = [tr for table in section.with_class("blocks")
+            for tr in next(table.iter("tbody")).iter("tr")]
+    assert len(rows) == len(record.details.blocks)
+    assert [r.attrs["data-passed"] for r in rows] == ["false", "true", "true", "true"]
+    chips = {c.text.split()[0]: c.attrs["data-status"]
+             for c in section.with_class("chip") if "data-status" in c.attrs}
+    assert chips["w_1"] == "fail"
+    assert chips["b_1"] == chips["l_2"] == "pass"
+    assert chips["w_2"] == "pass"  # only the oracles were compared on it
+    assert record.details.reproducer in section.text
+
+
+def test_the_failure_pattern_names_the_failing_block_across_examples(mixed_report):
+    page = parse(render_html(mixed_report))
+
+    pattern = _squash(page.find_id("pattern").text)
+    assert ("Every disagreeing block is a weight gradient dJ/dw_i, in layer 1."
+            in pattern)
+    assert "dJ/dw_1 1 example: 3" in pattern
+    assert "malformed gradients 1 example: 5" in pattern
+
+
+def test_the_block_table_shows_floats_in_short_scientific_form(mixed_report):
+    section = parse(render_html(mixed_report)).find_id("example-3")
+
+    text = _squash(section.text)
+    assert "4e+13 \u00d7" in text
+    assert "1e-14" in text
+    assert "nan" in text
+
+
+@pytest.mark.parametrize("value, shown", [
+    (3.2e-07, "3.2e-07"), (0.0176824, "0.0177"), (2.0, "2"), (math.inf, "inf"),
+    (-math.inf, "-inf"), (math.nan, "nan"), (None, "-"), (12, "12"), ("inf", "inf"),
+], ids=["small", "plain", "integral float", "inf", "-inf", "nan", "missing", "int",
+        "string from the JSON-safe model"])
+def test_numbers_are_formatted_with_three_significant_digits(value, shown):
+    assert format_number(value) == shown
+
+
+def test_a_passing_report_has_a_green_banner_and_no_failing_sections(passing_report):
+    page = parse(render_html(passing_report))
+
+    banner = page.with_class("banner")[0]
+    assert "banner-pass" in banner.attrs["class"]
+    assert "Every example agrees" in banner.text
+    assert banner.attrs["data-exit-code"] == "0"
+    assert not [n for n in page.iter() if (n.attrs.get("id") or "").startswith(
+        "example-")]
+    assert page.find_id("interrupted") is None
+    assert page.find_id("harness-error") is None
+
+
+def test_an_interrupted_run_and_a_harness_error_are_announced(passing_report):
+    passing_report.interrupted = True
+    passing_report.error = "internal error: KeyError: 'w'"
+
+    page = parse(render_html(passing_report))
+
+    assert "banner-warn" in page.with_class("banner")[0].attrs["class"]
+    assert "3 of 6" in _squash(page.find_id("interrupted").text)
+    assert "KeyError: 'w'" in page.find_id("harness-error").text
+
+
+def test_the_summary_names_the_code_the_oracles_and_the_command(mixed_report):
+    summary = _squash(parse(render_html(mixed_report)).find_id("summary").text)
+
+    for expected in ("manual_backprop (built in)", "torch 2.3.0", "fd numpy 2.0",
+                     "float64", "gradproof run --examples 6 --seed 4",
+                     "6 of 6", "1.5 s"):
+        assert expected in summary, expected
+
+
+def test_the_filter_controls_are_hidden_until_the_script_shows_them(mixed_report):
+    page = parse(render_html(mixed_report))
+
+    filters = page.find_id("examples").with_class("filters")[0]
+    assert "hidden" in filters.attrs
+    assert {b.attrs["data-filter"] for b in filters.iter("button")} >= {
+        "all", "failing", "discrepancy", "code under test failed"}
+
+
+def test_a_real_campaign_renders_one_section_per_failing_example(campaign_report):
+    page = parse(render_html(campaign_report))
+
+    rows = list(next(page.find_id("examples-table").iter("tbody")).iter("tr"))
+    assert len(rows) == len(campaign_report.examples) == 12
+    sections = {n.attrs["id"] for n in page.find_id("failures").iter("article")}
+    assert sections == {f"example-{r.index}" for r in campaign_report.failures}
+    assert campaign_report.failures, "the broken candidate should fail somewhere"
+    assert "dJ/dw_1" in page.find_id("pattern").text
+
+
+# The HTML page: escaping and self-containment.
+
+def test_hostile_strings_are_escaped_and_add_no_element(hostile_report):
+    html = render_html(hostile_report)
+    page = parse(html)
+
+    assert "<script>alert" not in html
+    assert "<img" not in html
+    scripts = list(page.iter("script"))
+    assert len(scripts) == 1 and "alert" not in scripts[0].text
+    assert not list(page.iter("img"))
+    handlers = [(n.tag, k) for n in page.iter() for k in n.attrs if k.startswith("on")]
+    assert handlers == []
+    code = page.find_id("summary").with_class("facts")[0].iter("code")
+    assert HOSTILE in [c.text for c in code]
+    assert HOSTILE in page.find_id("harness-error").text
+
+
+def test_the_page_refers_to_no_other_host(mixed_report):
+    html = render_html(mixed_report)
+    page = parse(html)
+
+    assert "http://" not in html and "https://" not in html
+    for node in page.iter():
+        for name in ("src", "href", "action", "data"):
+            value = node.attrs.get(name)
+            assert value is None or value.startswith("#"), (node.tag, name, value)
+    assert not list(page.iter("link"))
+
+
+def test_the_content_security_policy_pins_the_inline_style_and_script(mixed_report):
+    page = parse(render_html(mixed_report))
+
+    policy = next(m.attrs["content"] for m in page.iter("meta")
+                  if m.attrs.get("http-equiv") == "Content-Security-Policy")
+    assert "default-src 'none'" in policy
+    for tag, directive in (("style", "style-src"), ("script", "script-src")):
+        body = next(page.iter(tag)).text
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"{directive} 'sha256-{digest}'" in policy, tag
+
+
+# JSON and JUnit.
+
+def test_json_round_trips_with_counts_and_exit_code(mixed_report, tmp_path):
+    path = write_json(mixed_report, tmp_path / "report.json")
+
+    def no_constants(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    data = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
+    assert data["exit_code"] == 1
+    assert data["counts"] == mixed_report.counts
+    assert len(data["examples"]) == 6
+    assert data["examples"][3]["details"]["blocks"][3]["cosine"] == "nan"
+
+
+def test_junit_has_a_testcase_per_example_and_a_failure_per_failing_one(
+        mixed_report, tmp_path):
+    suite = ET.parse(write_junit(mixed_report, tmp_path / "junit.xml")).getroot()
+
+    cases = suite.findall("testcase")
+    assert suite.tag == "testsuite" and suite.get("name") == "gradproof"
+    assert len(cases) == int(suite.get("tests")) == 6
+    assert cases[2].get("name") == (
+        "example 2: d=3 -> 4 tanh -> 2 identity | half_sse")
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [c.get("name").split(":")[0] for c in failed] == ["example 3", "example 5"]
+    assert int(suite.get("failures")) == 2
+    assert failed[0].find("failure").get("message") == "example 3: dJ/dw_1[0, 1]: wrong"
+    assert "dJ/dw_1[0, 1] (layer 1)" in failed[0].find("failure").text
+    skipped = [c for c in cases if c.find("skipped") is not None]
+    assert len(skipped) == int(suite.get("skipped")) == 1
+    assert skipped[0].find("skipped").get("message") == "example 2: saturated sigmoid"
+
+
+def test_junit_stays_parseable_with_hostile_text_and_reports_a_harness_error(
+        hostile_report):
+    suite = ET.fromstring(junit_xml(hostile_report).encode("utf-8"))
+
+    cases = suite.findall("testcase")
+    assert len(cases) == 2
+    assert HOSTILE in cases[0].get("name")
+    assert cases[0].find("failure").get("message").startswith(HOSTILE)
+    assert cases[1].find("error").text == HOSTILE
+    assert suite.get("errors") == "1"
+
+
+# Atomic writes.
+
+def test_writers_leave_only_their_file_behind(mixed_report, tmp_path):
+    written = [write_html(mixed_report, tmp_path / "report.html"),
+               write_json(mixed_report, tmp_path / "report.json"),
+               write_junit(mixed_report, tmp_path / "junit.xml")]
+
+    assert sorted(os.listdir(tmp_path)) == ["junit.xml", "report.html", "report.json"]
+    assert all(isinstance(p, Path) and p.stat().st_size > 0 for p in written)
+
+
+def test_an_atomic_write_replaces_the_old_file_and_creates_missing_folders(tmp_path):
+    target = tmp_path / "out" / "report.html"
+
+    atomic_write_text(target, "old")
+    atomic_write_text(target, "new \u00d7")
+
+    assert target.read_text(encoding="utf-8") == "new \u00d7"
+    assert os.listdir(target.parent) == ["report.html"]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_no_temporary(tmp_path,
+                                                                  monkeypatch):
+    target = tmp_path / "report.html"
+    target.write_text("old", encoding="utf-8")
+
+    def refuse(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new")
+
+    assert target.read_text(encoding="utf-8") == "old"
+    assert os.listdir(tmp_path) == ["report.html"]
+
+
+# A real browser.
+
+def _chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", *arguments],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="/usr/bin/chromium is missing: install the chromium package to check "
+           "the report in a real browser")
+
+
+@needs_chromium
+def test_the_report_renders_in_chromium_with_its_script_running(mixed_report,
+                                                               tmp_path):
+    image = pytest.importorskip("PIL.Image",
+                                reason="Pillow is needed to read the screenshot")
+    page = write_html(mixed_report, tmp_path / "report.html")
+    png = tmp_path / "report.png"
+
+    shot = _chromium(tmp_path, f"--screenshot={png}", "--window-size=1280,1600",
+                     page.as_uri())
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+
+    assert png.exists(), shot.stderr[-2000:]
+    with image.open(png) as picture:
+        pixels = picture.convert("RGB")
+        colours = pixels.getcolors(maxcolors=1 << 20)
+        assert pixels.size == (1280, 1600)
+    assert len(colours) > 50, "the screenshot is nearly blank"
+    background = max(colours)[0] / (1280 * 1600)
+    assert background < 0.9, "the screenshot is nearly one colour"
+    # The script ran (the CSP let it): it marks the page and shows the filters.
+    rendered = parse(dom.stdout)
+    assert "js" in next(rendered.iter("html")).attrs["class"].split()
+    assert "hidden" not in rendered.find_id("examples").with_class("filters")[0].attrs
+
+
+
+# Clicks the "worst error / tolerance" header twice, then the "failing" filter,
+# and leaves what it saw on <body>. The page's policy would refuse this script,
+# so the test removes the policy first.
+_DRIVER = """<script>
+(function () {
+  var table = document.getElementById("examples-table");
+  var rows = function () { return Array.prototype.slice.call(table.tBodies[0].rows); };
+  var order = function (list) {
+    return list.map(function (r) { return r.getAttribute("data-index"); }).join(",");
+  };
+  var head = table.tHead.rows[0].cells[6];
+  head.click();
+  document.body.setAttribute("data-descending", order(rows()));
+  head.click();
+  document.body.setAttribute("data-ascending", order(rows()));
+  document.querySelector('[data-filter="failing"]').click();
+  document.body.setAttribute("data-visible",
+    order(rows().filter(function (r) { return !r.hidden; })));
+})();
+</script>"""
+
+
+@needs_chromium
+def test_a_header_click_sorts_and_the_failing_filter_hides_passing_rows(
+        mixed_report, tmp_path):
+    html = render_html(mixed_report)
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy".*?>', "", html,
+                  flags=re.DOTALL)
+    page = tmp_path / "driven.html"
+    page.write_text(html.replace("</body>", _DRIVER + "</body>"), encoding="utf-8")
+
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+
+    body = next(parse(dom.stdout).iter("body")).attrs
+    # Example 5 raised: it has no error to sort by and stays last either way.
+    assert body["data-descending"] == "3,0,1,2,4,5"
+    assert body["data-ascending"] == "0,1,2,4,3,5"
+    assert body["data-visible"] == "3,5"
