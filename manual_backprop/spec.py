@@ -7,7 +7,7 @@ Shapes follow the rows layout: ``X`` is ``(batch, d)``, ``weights[i]`` is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +21,7 @@ REDUCTIONS = ("mean", "sum")
 DTYPES = ("float64", "float32")
 
 
-def _names(known: Sequence[str]) -> str:
+def _names(known: Iterable[str]) -> str:
     return ", ".join(known)
 
 
@@ -176,7 +176,9 @@ class Example:
     def batch(self) -> int:
         return int(self.X.shape[0])
 
-    def cast(self, dtype: str | np.dtype) -> tuple[list[Array], list[Array], Array, Array]:
+    def cast(
+        self, dtype: str | np.dtype
+    ) -> tuple[list[Array], list[Array], Array, Array]:
         """Copies of ``weights``, ``biases``, ``X``, ``Y`` in ``dtype``."""
         return (
             [w.astype(dtype) for w in self.weights],

@@ -136,8 +136,8 @@ def _block(subject: str, against: str, layer: int, parameter: str,
     if skip is not None:
         excess = np.where(skip, 0.0, excess)
     flat = int(np.argmax(excess)) if excess.size else 0
-    index = np.unravel_index(flat, excess.shape) if excess.ndim else ()
-    index = tuple(int(k) for k in index)
+    index = tuple(int(k) for k in np.unravel_index(flat, excess.shape)) \
+        if excess.ndim else ()
     worst_error = float(error.flat[flat]) if error.size else 0.0
     # Central differences are good to about sqrt(u) of the entry's scale; a
     # drift past that, yet within the probe's own error estimate, is noise.
@@ -202,8 +202,9 @@ def compare_with_probes(subject: str, value: Gradients, probes: FiniteDifference
     for d in probes.directions:
         projected = d.project(value.dJ_dw, value.dJ_db)
         if tol is not None:
-            t = d.project([np.abs(t) for t in tol.dJ_dw], [np.abs(t) for t in tol.dJ_db])
-            t = np.abs(t) + u * np.abs(projected)
+            bound = d.project([np.abs(t) for t in tol.dJ_dw],
+                              [np.abs(t) for t in tol.dJ_db])
+            t = np.abs(bound) + u * np.abs(projected)
         else:
             t = u * (np.abs(projected) + 1e-300)
         out.append(_block(subject, "fd", d.layer, d.parameter, projected, d.estimate,
@@ -220,7 +221,8 @@ def _finite(result: object) -> bool:
         return math.isfinite(result.J)
     assert isinstance(result, Gradients)
     arrays = [*result.dJ_dw, *result.dJ_db, *(result.dJ_dl or [])]
-    return math.isfinite(result.J or 0.0) and all(np.all(np.isfinite(a)) for a in arrays)
+    finite_arrays = all(np.all(np.isfinite(a)) for a in arrays)
+    return math.isfinite(result.J or 0.0) and finite_arrays
 
 
 def _magnitude_reference(autograd: dict[str, Gradients],
@@ -238,7 +240,8 @@ def _magnitude_reference(autograd: dict[str, Gradients],
     if probes and candidate.dJ_dl is not None:
         fd = next(iter(probes.values()))
         return Gradients(dJ_dw=[], dJ_db=[], J=fd.J, outputs=fd.outputs,
-                         dJ_dl=[np.asarray(d, dtype=np.float64) for d in candidate.dJ_dl])
+                         dJ_dl=[np.asarray(d, dtype=np.float64)
+                                for d in candidate.dJ_dl])
     return None
 
 
@@ -263,25 +266,27 @@ def judge(example: Example, candidate: Gradients, results: dict[str, object],
 
     comparisons: list[BlockComparison] = []
     candidate_fails: dict[str, list[BlockComparison]] = {}
-    for name, r in autograd.items():
-        blocks = compare_gradients(CANDIDATE, candidate, name, r, own_tol)
+    for name, gradients in autograd.items():
+        assert own_tol is not None
+        blocks = compare_gradients(CANDIDATE, candidate, name, gradients, own_tol)
         comparisons += blocks
         candidate_fails[name] = _failing(blocks)
-    for name, r in probes.items():
-        blocks = compare_with_probes(CANDIDATE, candidate, r, own_tol, dtype)
+    for name, fd in probes.items():
+        blocks = compare_with_probes(CANDIDATE, candidate, fd, own_tol, dtype)
         comparisons += blocks
         candidate_fails[name] = _failing(blocks)
 
     oracle_pairs: list[tuple[str, str]] = []
     names = list(autograd)
     for k, a in enumerate(names):
+        assert ref_tol is not None
         for b in names[k + 1:]:
             blocks = compare_gradients(a, autograd[a], b, autograd[b], ref_tol)
             comparisons += blocks
             if _failing(blocks):
                 oracle_pairs.append((a, b))
-        for p, r in probes.items():
-            blocks = compare_with_probes(a, autograd[a], r, ref_tol, "float64")
+        for p, fd in probes.items():
+            blocks = compare_with_probes(a, autograd[a], fd, ref_tol, "float64")
             comparisons += blocks
             if _failing(blocks):
                 oracle_pairs.append((a, p))

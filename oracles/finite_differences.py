@@ -326,10 +326,11 @@ class _Run:
             steps = np.full(len(indices), _STEP * size)
             weights, biases = [], []
             for k in range(start, self.architecture.n):
-                weights.append(np.stack([ex.weights[k] + offset * s * directions[p][0][k]
-                                         for p, s in zip(indices, steps)]))
-                biases.append(np.stack([ex.biases[k] + offset * s * directions[p][1][k]
-                                        for p, s in zip(indices, steps)]))
+                moves = [(offset * s, directions[p]) for p, s in zip(indices, steps)]
+                weights.append(np.stack([ex.weights[k] + m * v_w[k]
+                                         for m, (v_w, _) in moves]))
+                biases.append(np.stack([ex.biases[k] + m * v_b[k]
+                                        for m, (_, v_b) in moves]))
             return (weights, biases), steps
 
         estimate, error, across = self._differences(start, perturb, len(directions))

@@ -80,9 +80,11 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--json", "json_path", default=None,
                      type=click.Path(dir_okay=False), help="Also write JSON here."),
         click.option("--junit", "junit_path", default=None,
-                     type=click.Path(dir_okay=False), help="Also write JUnit XML here."),
+                     type=click.Path(dir_okay=False),
+                     help="Also write JUnit XML here."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
-        click.option("--verbose", "-v", is_flag=True, help="Log what the harness does."),
+        click.option("--verbose", "-v", is_flag=True,
+                     help="Log what the harness does."),
     ]
     for option in reversed(options):
         command = option(command)

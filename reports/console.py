@@ -12,6 +12,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -30,7 +31,7 @@ class ConsoleReporter:
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self._progress: Progress | None = None
-        self._task = 0
+        self._task = TaskID(0)
         self._failures = 0
 
     def start(self, total: int, what: str) -> ConsoleReporter:

@@ -95,10 +95,10 @@ class ContractCandidate:
 
 def _unpack(returned: Any, name: str, n: int) -> tuple[list[Any], list[Any]]:
     if not isinstance(returned, tuple | list) or len(returned) != 2:
+        length = f" of length {len(returned)}" if hasattr(returned, "__len__") else ""
         raise CandidateFailure(
-            f"{name} returned {type(returned).__name__}"
-            f"{' of length ' + str(len(returned)) if hasattr(returned, '__len__') else ''}"
-            ": expected a pair (dJ_dw, dJ_db) of lists with one array per layer"
+            f"{name} returned {type(returned).__name__}{length}: expected a pair "
+            "(dJ_dw, dJ_db) of lists with one array per layer"
         )
     dJ_dw, dJ_db = returned
     for what, value in (("dJ_dw", dJ_dw), ("dJ_db", dJ_db)):

@@ -21,7 +21,8 @@ def make_example(activations=("tanh", "sigmoid", "identity"), widths=(4, 4, 3),
     rng = np.random.default_rng(seed)
     sizes = (d, *widths)
     architecture = Architecture(d, widths, activations, cost)
-    weights = [rng.standard_normal((sizes[i + 1], sizes[i])) for i in range(len(widths))]
+    weights = [rng.standard_normal((sizes[i + 1], sizes[i]))
+               for i in range(len(widths))]
     if biases is None:
         biases = [rng.standard_normal(sizes[i + 1]) for i in range(len(widths))]
     X = rng.standard_normal((batch, d)) if X is None else X

@@ -18,7 +18,8 @@ def example(widths, activations, cost, batch=4, d=3, reduction="mean", seed=0,
             targets=None):
     rng = np.random.default_rng(seed)
     sizes = (d, *widths)
-    weights = [rng.standard_normal((sizes[i + 1], sizes[i])) for i in range(len(widths))]
+    weights = [rng.standard_normal((sizes[i + 1], sizes[i]))
+               for i in range(len(widths))]
     biases = [rng.standard_normal(sizes[i + 1]) for i in range(len(widths))]
     X = rng.standard_normal((batch, d))
     Y = targets if targets is not None else rng.random((batch, sizes[-1]))
@@ -93,8 +94,8 @@ def test_a_network_of_one_unit_one_input_and_one_sample_works_in_each_dtype(dtyp
 def test_the_plug_in_entry_point_gives_the_same_gradients_as_backprop():
     e = example((5, 4, 2), ("gelu", "silu", "softmax"), "cross_entropy",
                 targets=np.eye(2)[[0, 1, 1, 0]])
-    dJ_dw, dJ_db = gradients(e.weights, e.biases, e.architecture.activations, "cross_entropy",
-                             e.X, e.Y)
+    dJ_dw, dJ_db = gradients(e.weights, e.biases, e.architecture.activations,
+                             "cross_entropy", e.X, e.Y)
     result = backprop(e)
     for a, b in zip(dJ_dw + dJ_db, result.dJ_dw + result.dJ_db, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -72,8 +72,8 @@ def test_a_wrong_derivative_is_caught_in_float32_too(monkeypatch, oracles, name)
 @pytest.mark.parametrize("cost", list(COSTS))
 def test_a_wrong_cost_derivative_is_caught(monkeypatch, oracles, cost):
     original = COSTS[cost]
-    wrong = dataclasses.replace(original,
-                                derivative=lambda h, y: original.derivative(h, y) * 1.05)
+    wrong = dataclasses.replace(
+        original, derivative=lambda h, y: original.derivative(h, y) * 1.05)
     monkeypatch.setitem(COSTS, cost, wrong)
     find_failure(oracles["torch"], tuple(ACTIVATIONS), (cost,))
 

@@ -10,7 +10,8 @@ from manual_backprop import Architecture, Example, InvalidArgument
 
 def good_arrays(sizes=(3, 4, 2), batch=5):
     rng = np.random.default_rng(0)
-    weights = [rng.standard_normal((sizes[i + 1], sizes[i])) for i in range(len(sizes) - 1)]
+    layers = range(len(sizes) - 1)
+    weights = [rng.standard_normal((sizes[i + 1], sizes[i])) for i in layers]
     biases = [rng.standard_normal(sizes[i + 1]) for i in range(len(sizes) - 1)]
     X = rng.standard_normal((batch, sizes[0]))
     Y = rng.random((batch, sizes[-1]))

@@ -1,0 +1,1 @@
+"""The report: its dataclasses, the HTML, JSON and JUnit writers, and the command line."""
