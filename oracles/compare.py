@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from manual_backprop import Example, Gradients
+from manual_backprop import ACTIVATIONS, Example, Gradients
 from oracles.finite_differences import FiniteDifferenceResult
 from oracles.tolerance import (
     SAFETY,
@@ -28,6 +28,7 @@ from oracles.tolerance import (
 
 Array = np.ndarray
 CANDIDATE = "code under test"
+ARBITER = "mpmath"
 _FD_EXPECTED_ACCURACY = 1e-7
 
 
@@ -212,6 +213,40 @@ def compare_with_probes(subject: str, value: Gradients, probes: FiniteDifference
     return out
 
 
+def _settled_by_arbiter(example: Example, comparisons: list[BlockComparison],
+                        candidate_fails: dict[str, list[BlockComparison]],
+                        oracle_pairs: list[tuple[str, str]]) -> Judgement | None:
+    """The verdict once the extended-precision arbiter has spoken, or ``None``
+    when it agrees with everyone."""
+    wrong = sorted({name for pair in oracle_pairs if ARBITER in pair
+                    for name in pair if name != ARBITER})
+    if candidate_fails[ARBITER]:
+        worst = max(candidate_fails[ARBITER], key=lambda c: c.excess)
+        also = f"; oracles {', '.join(wrong)} disagree with it too" if wrong else ""
+        layers = [c.layer for c in candidate_fails[ARBITER]
+                  if c.parameter in ("w", "b")]
+        return Judgement(Verdict.DISCREPANCY,
+                         f"{example.label}: the {ARBITER} arbiter settles it against "
+                         f"the code under test: {worst.describe()}{also}",
+                         comparisons, (ARBITER,), max(layers, default=None))
+    if wrong == ["fd"]:
+        return Judgement(Verdict.FD_NOISE,
+                         f"{example.label}: agrees; finite differences drift beyond "
+                         f"their own error estimate, and the {ARBITER} arbiter sides "
+                         "with the code under test and the autograd oracles",
+                         comparisons)
+    if wrong:
+        worst = max((c for c in comparisons if not c.passed and ARBITER in
+                     (c.subject, c.against) and CANDIDATE not in (c.subject,)),
+                    key=lambda c: c.excess)
+        return Judgement(Verdict.ORACLE_DISAGREEMENT,
+                         f"{example.label}: oracles disagree, and the {ARBITER} "
+                         f"arbiter sides with the code under test against "
+                         f"{', '.join(wrong)}: {worst.describe()}",
+                         comparisons, tuple(wrong))
+    return None
+
+
 def _failing(comparisons: list[BlockComparison]) -> list[BlockComparison]:
     return [c for c in comparisons if not c.passed]
 
@@ -235,8 +270,10 @@ def _magnitude_reference(autograd: dict[str, Gradients],
     only size the tolerance, and a wrong ``dJ/dl_i`` cannot widen it enough to
     hide itself, since the tolerance is a few units of roundoff of it.
     """
-    if autograd:
-        return next(iter(autograd.values()))
+    full = [r for r in autograd.values()
+            if r.outputs is not None and r.dJ_dl is not None]
+    if full:
+        return full[0]
     if probes and candidate.dJ_dl is not None:
         fd = next(iter(probes.values()))
         return Gradients(dJ_dw=[], dJ_db=[], J=fd.J, outputs=fd.outputs,
@@ -300,6 +337,11 @@ def _verdict(example: Example, comparisons: list[BlockComparison],
     label = example.label
     disagreeing = {name for name, fails in candidate_fails.items() if fails}
     all_oracles = set(candidate_fails)
+    if ARBITER in candidate_fails:
+        settled = _settled_by_arbiter(example, comparisons, candidate_fails,
+                                      oracle_pairs)
+        if settled is not None:
+            return settled
     if disagreeing and (not oracle_pairs or disagreeing == all_oracles):
         worst = max((c for fails in candidate_fails.values() for c in fails),
                     key=lambda c: c.excess)
@@ -331,3 +373,68 @@ def _verdict(example: Example, comparisons: list[BlockComparison],
                          f"{label}: agrees; finite differences drift, but within "
                          "their error estimate", comparisons)
     return Judgement(Verdict.AGREE, f"{label}: agrees with every oracle", comparisons)
+
+
+def units_on_kinks(example: Example, reference: Gradients,
+                   dtype: str = "float64") -> dict[str, int]:
+    """How many pre-activations of each kinked activation sit on a kink.
+
+    "On" means within the rounding that ``dtype`` makes in ``l_i`` (exactly on
+    it, in float64), where code may fairly take either one-sided slope.
+    """
+    assert reference.outputs is not None
+    a = example.architecture
+    u = SAFETY * unit_roundoff(dtype)
+    counts: dict[str, int] = {}
+    f = reference.outputs
+    for i, name in enumerate(a.activations):
+        kinks = ACTIVATIONS[name].kinks
+        if not kinks:
+            continue
+        l = f[i] @ example.weights[i].T + example.biases[i]
+        size = np.abs(f[i]) @ np.abs(example.weights[i]).T + np.abs(example.biases[i])
+        near = sum(np.abs(l - k.at) <= u * size for k in kinks)
+        if np.any(near):
+            counts[name] = counts.get(name, 0) + int(np.sum(near))
+    return counts
+
+
+def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judgement,
+                        reference: Gradients, alternatives: dict[str, Gradients],
+                        dtype: str) -> Judgement:
+    """Turn a discrepancy into a non-differentiable point when every entry of the
+    code under test lies between the gradients that the one-sided slopes give.
+
+    ``alternatives`` are references that take the larger slope at the kinks of
+    some kinked activations (every combination of them); with ``reference``
+    they span, entry by entry, the gradients a kink convention may give.
+    """
+    tol = tolerances(example, reference, dtype)
+    references = [reference, *alternatives.values()]
+    checked: list[BlockComparison] = []
+    pairs = [("w", candidate.dJ_dw, [r.dJ_dw for r in references], tol.dJ_dw),
+             ("b", candidate.dJ_db, [r.dJ_db for r in references], tol.dJ_db)]
+    if candidate.dJ_dl is not None:
+        pairs.append(("l", candidate.dJ_dl, [r.dJ_dl or [] for r in references],
+                      tol.dJ_dl))
+    for parameter, values, refs, bounds in pairs:
+        for i, value in enumerate(values):
+            stacked = np.stack([np.asarray(r[i], dtype=np.float64) for r in refs])
+            nearest = np.clip(np.asarray(value, dtype=np.float64),
+                              stacked.min(axis=0), stacked.max(axis=0))
+            checked.append(_block(CANDIDATE, "one-sided slopes", i + 1, parameter,
+                                  value, nearest, bounds[i]))
+    if _failing(checked):
+        return judgement
+    on_kinks = units_on_kinks(example, reference, dtype)
+    where = ", ".join(f"{count} of {name}" for name, count in sorted(on_kinks.items()))
+    sides = (" (the oracles themselves rounded to different sides)"
+             if judgement.verdict is Verdict.ORACLE_DISAGREEMENT else "")
+    return Judgement(
+        Verdict.NON_DIFFERENTIABLE,
+        f"{example.label}: pre-activations sit on a kink ({where}), and every "
+        "gradient of the code under test lies between those the one-sided slopes "
+        f"give{sides}; --strict-kinks calls a slope other than the smaller one a "
+        "discrepancy",
+        judgement.comparisons + checked,
+    )

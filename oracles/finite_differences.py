@@ -63,10 +63,26 @@ _COSTS: dict[str, Callable[[Array, Array], Array]] = {
     "binary_cross_entropy": lambda h, y: -np.sum(
         special.xlogy(y, h) + special.xlog1py(1 - y, -h), axis=-1
     ),
-    "softmax_cross_entropy": lambda h, y: -np.sum(
-        y * special.log_softmax(h, axis=-1), axis=-1
-    ),
+    "softmax_cross_entropy": lambda h, y: -np.sum(y * _log_softmax(h), axis=-1),
 }
+
+
+def _log_sum_exp(l: Array, keepdims: bool = False) -> Array:
+    """``log sum_k exp(l_k)`` over the last axis, accurate when one term dominates.
+
+    The largest term is ``exp(0) = 1`` after the shift, so the rest go through
+    ``log1p``: a probability near 1 keeps its digits in ``log h``.
+    """
+    top = np.max(l, axis=-1, keepdims=True)
+    shifted = np.where(np.isfinite(top), l - top, -np.inf)
+    largest = np.arange(l.shape[-1]) == np.argmax(l, axis=-1)[..., None]
+    rest = np.sum(np.where(largest, 0.0, np.exp(shifted)), axis=-1, keepdims=True)
+    result = top + np.log1p(rest)
+    return result if keepdims else result[..., 0]
+
+
+def _log_softmax(l: Array) -> Array:
+    return l - _log_sum_exp(l, keepdims=True)
 
 
 def _log_probabilities(output: str, l: Array) -> tuple[Array, Array] | None:
@@ -79,13 +95,10 @@ def _log_probabilities(output: str, l: Array) -> tuple[Array, Array] | None:
     if output == "sigmoid":
         return -np.logaddexp(0.0, -l), -np.logaddexp(0.0, l)
     if output == "softmax":
-        log_s = special.log_softmax(l, axis=-1)
         n_out = l.shape[-1]
         others = np.where(np.eye(n_out, dtype=bool), -np.inf, l[..., None, :])
-        log_rest = special.logsumexp(others, axis=-1) - special.logsumexp(
-            l, axis=-1, keepdims=True
-        )
-        return log_s, log_rest
+        log_rest = _log_sum_exp(others) - _log_sum_exp(l, keepdims=True)
+        return _log_softmax(l), log_rest
     return None
 
 
@@ -206,6 +219,11 @@ class _Run:
             l = self.f[-1] @ w.T + b
             self.f.append(_ACTIVATIONS[name](l))
         self.J = float(self._cost(l, self.f[-1]))
+        # Rounding in J scales with the terms it is computed from, not with J:
+        # a cost near 0 can come from outputs and pre-activations of size 10.
+        h, y = self.f[-1], example.Y
+        self.term_size = abs(self.J) + self.scale * float(
+            np.sum((np.abs(y) + np.abs(h)) * (1 + np.abs(l)) + np.abs(h - y) ** 2))
 
     def _cost(self, l: Array, h: Array) -> Array:
         """``J`` from the output layer's ``l_n`` and ``h = f_n(l_n)``."""
@@ -271,7 +289,7 @@ class _Run:
             d2 = (v[2] - v[3]) / steps
             d4 = (v[4] - v[5]) / (steps / 2)
             estimate[indices] = (4 * d2 - d1) / 3
-            rounding = 64 * _U * (abs(self.J) + np.max(np.abs(v), axis=0)) / steps
+            rounding = 64 * _U * (self.term_size + np.max(np.abs(v), axis=0)) / steps
             error[indices] = 2 * np.maximum(np.abs(d1 - d2), np.abs(d2 - d4)) + rounding
             side = np.array(sides)
             across[indices] = np.any(side != side[:1], axis=(0, 2))

@@ -17,6 +17,7 @@ float64 reference (its layer outputs ``f_i`` and error signals
   with ``K_i = 2`` for curved activations (a bound on ``|f''|``) and 0 for
   piecewise-linear ones.
 - parameters: ``T(dJ/dw_i) = s (E_i^T |f_{i-1}| + |delta_i|^T Phi_{i-1})``,
+  never below ``u`` times the largest ``T`` of the example,
   ``T(dJ/db_i) = s sum_batch E_i`` with ``s = 1 + log2(batch)``,
   ``T(dJ/dl_i) = E_i`` and
   ``T(J) = |J| (1 + log2(batch n_n)) + sum |delta_n| F_n + sum |J'| Phi_n``.
@@ -147,14 +148,22 @@ def tolerances(example: Example, reference: Gradients, dtype: str) -> Tolerances
                 + (np.abs(delta[i + 1]) @ W[i + 1]) * K * F[i]
                 + np.abs(delta[i]))
 
-    factor = SAFETY * unit_roundoff(dtype)
+    u = unit_roundoff(dtype)
     s = 1 + math.log2(example.batch)
     J_terms = abs(reference.J or 0.0) * (1 + math.log2(example.batch * a.sizes[-1]))
     J_terms += float(np.sum(d_n * F[-1])) + float(np.sum(slope_error * Phi[-1]))
+    T_w = [s * (E[i].T @ np.abs(f[i]) + np.abs(delta[i]).T @ Phi[i])
+           for i in range(a.n)]
+    T_b = [s * np.sum(E[i], axis=0) for i in range(a.n)]
+
+    # Where every term is exactly 0 the bound is 0; an error below u^2 times the
+    # example's largest term is still no error worth the name.
+    largest = max(float(np.max(t, initial=0.0)) for t in [*T_w, *T_b, *E])
+    floor = u * largest + np.finfo(np.float64).tiny
+    factor = SAFETY * u
     return Tolerances(
-        dJ_dw=[factor * s * (E[i].T @ np.abs(f[i]) + np.abs(delta[i]).T @ Phi[i])
-               for i in range(a.n)],
-        dJ_db=[factor * s * np.sum(E[i], axis=0) for i in range(a.n)],
-        dJ_dl=[factor * E[i] for i in range(a.n)],
-        J=factor * J_terms + np.finfo(np.float64).tiny,
+        dJ_dw=[factor * np.maximum(t, floor) for t in T_w],
+        dJ_db=[factor * np.maximum(t, floor) for t in T_b],
+        dJ_dl=[factor * np.maximum(e, floor) for e in E],
+        J=factor * max(J_terms, floor),
     )

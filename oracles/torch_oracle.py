@@ -49,11 +49,32 @@ _COSTS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
+# The same functions taking the larger one-sided slope at their kinks, to tell
+# code that follows another convention (relu'(0) = 1) from code that is wrong.
+_LARGER_SLOPE_AT_KINKS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": lambda l: torch.where(l >= 0, l, torch.zeros_like(l)),
+    "leaky_relu": lambda l: torch.where(l >= 0, l, 0.01 * l),
+    "hard_tanh": lambda l: torch.where(l.abs() <= 1, l, l.sign()),
+}
+
+
 class TorchOracle:
-    """Reverse-mode gradients from PyTorch autograd."""
+    """Reverse-mode gradients from PyTorch autograd.
+
+    ``larger_slope_at_kinks`` names kinked activations that take their larger
+    one-sided slope at the kink instead of the smaller.
+    """
 
     name = "torch"
     version = torch.__version__
+
+    def __init__(self, larger_slope_at_kinks: frozenset[str] = frozenset()) -> None:
+        self.activations = dict(_ACTIVATIONS)
+        for name in larger_slope_at_kinks:
+            self.activations[name] = _LARGER_SLOPE_AT_KINKS[name]
+        if larger_slope_at_kinks:
+            self.name = f"torch with the larger slope at kinks of " \
+                        f"{', '.join(sorted(larger_slope_at_kinks))}"
 
     def compute(self, example: Example) -> Gradients:
         """Float64 ``J``, ``dJ/dw_i``, ``dJ/db_i`` and ``dJ/dl_i`` of ``example``."""
@@ -70,7 +91,7 @@ class TorchOracle:
 
         outputs = [f]
         for w, b, probe, name in zip(weights, biases, probes, a.activations):
-            outputs.append(_ACTIVATIONS[name](outputs[-1] @ w.T + b + probe))
+            outputs.append(self.activations[name](outputs[-1] @ w.T + b + probe))
         per_sample = _COSTS[a.cost](outputs[-1], Y)
         J = per_sample.mean() if example.reduction == "mean" else per_sample.sum()
 

@@ -1,1 +1,2 @@
-"""The report: its dataclasses, the HTML, JSON and JUnit writers, and the command line."""
+"""The report: its dataclasses, the HTML, JSON and JUnit writers, and the command
+line."""

@@ -8,6 +8,7 @@ the campaign and keeps what it has.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import traceback
@@ -25,8 +26,16 @@ from manual_backprop import (
     Gradients,
     backprop,
 )
+from oracles.arbiter import ExtendedPrecisionOracle
 from oracles.base import Oracle
-from oracles.compare import Judgement, Verdict, judge
+from oracles.compare import (
+    ARBITER,
+    Judgement,
+    Verdict,
+    judge,
+    reconsider_at_kinks,
+    units_on_kinks,
+)
 from property_tests.strategies import architectures, examples
 from reports.model import (
     BlockRow,
@@ -75,6 +84,7 @@ class CampaignConfig:
     reduction: str = "mean"
     oracles: Sequence[str] = ("torch", "jax", "fd")
     detailed_failures: int = 20
+    strict_kinks: bool = False
     options: dict[str, object] = field(default_factory=dict)
 
 
@@ -110,9 +120,20 @@ def _record(index: int, example: Example, judgement: Judgement, seconds: float,
     )
 
 
+_ARBITER = ExtendedPrecisionOracle()
+
+
 def check_example(example: Example, candidate: Candidate,
-                  oracles: dict[str, Oracle], dtype: str) -> Judgement:
-    """Run ``example`` through the code under test and every oracle; judge it."""
+                  oracles: dict[str, Oracle], dtype: str,
+                  strict_kinks: bool = False) -> Judgement:
+    """Run ``example`` through the code under test and every oracle; judge it.
+
+    When the oracles disagree, the extended-precision arbiter settles who is
+    right (on networks small enough for it). On an example with pre-activations
+    on a kink, an oracle disagreement (oracles that rounded to different sides)
+    and, unless ``strict_kinks``, a discrepancy are judged again against the
+    one-sided slopes.
+    """
     results = {name: oracle.compute(example) for name, oracle in oracles.items()}
     try:
         gradients = candidate(example, dtype)
@@ -122,7 +143,34 @@ def check_example(example: Example, candidate: Candidate,
         trace = traceback.format_exc(limit=-3)
         return Judgement(Verdict.CODE_ERROR,
                          f"{example.label}: the code under test raised:\n{trace}")
-    return judge(example, gradients, results, dtype)
+    judgement = judge(example, gradients, results, dtype)
+    if (judgement.verdict is Verdict.ORACLE_DISAGREEMENT
+            and _ARBITER.can_judge(example)):
+        arbiter = _ARBITER.compute(example)
+        if not arbiter.across_kink:
+            judgement = judge(example, gradients, {**results, ARBITER: arbiter}, dtype)
+    reference = results.get("torch")
+    reconsider = (judgement.verdict is Verdict.ORACLE_DISAGREEMENT
+                  or (judgement.verdict is Verdict.DISCREPANCY and not strict_kinks))
+    if reconsider and isinstance(reference, Gradients):
+        on_kinks = units_on_kinks(example, reference, dtype)
+        if on_kinks:
+            alternatives = _larger_slope_references(example, sorted(on_kinks))
+            judgement = reconsider_at_kinks(example, gradients, judgement, reference,
+                                            alternatives, dtype)
+    return judgement
+
+
+def _larger_slope_references(example: Example, names: list[str]
+                             ) -> dict[str, Gradients]:
+    """PyTorch references taking the larger slope at the kinks of each non-empty
+    combination of ``names``."""
+    from oracles.torch_oracle import TorchOracle
+
+    combos = [frozenset(c) for k in range(1, len(names) + 1)
+              for c in itertools.combinations(names, k)]
+    oracles = [TorchOracle(larger_slope_at_kinks=c) for c in combos]
+    return {o.name: o.compute(example) for o in oracles}
 
 
 def run_campaign(
@@ -156,7 +204,8 @@ def run_campaign(
             return
         example.label = f"example {index}"
         t0 = time.perf_counter()
-        judgement = check_example(example, candidate, oracles, config.dtype)
+        judgement = check_example(example, candidate, oracles, config.dtype,
+                                  config.strict_kinks)
         keep = judgement.verdict.fails and (
             len(report.failures) < config.detailed_failures)
         record = _record(index, example, judgement, time.perf_counter() - t0, keep,

@@ -82,6 +82,9 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--junit", "junit_path", default=None,
                      type=click.Path(dir_okay=False),
                      help="Also write JUnit XML here."),
+        click.option("--strict-kinks", is_flag=True,
+                     help="Call another one-sided slope at a kink (relu'(0) = 1) "
+                          "a discrepancy, not a non-differentiable point."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
         click.option("--verbose", "-v", is_flag=True,
                      help="Log what the harness does."),
@@ -137,7 +140,7 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
             activations=options["activations"], costs=options["costs"],
             max_depth=options["max_depth"], max_width=options["max_width"],
             max_batch=options["max_batch"], reduction=options["reduction"],
-            oracles=options["oracles"],
+            oracles=options["oracles"], strict_kinks=options["strict_kinks"],
         )
         report = CampaignReport(
             title=f"gradproof: {candidate.name}",

@@ -59,7 +59,7 @@ class ConsoleReporter:
         """Advance the bar; print the first few failures as they happen."""
         if self._progress is not None:
             self._progress.advance(self._task)
-        if record.failed:
+        if record.failed and self._progress is not None:
             self._failures += 1
             if self._failures <= 3:
                 self.err.print(f"[red]{escape(record.message)}[/red]")
