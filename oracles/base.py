@@ -13,11 +13,13 @@ from typing import Protocol, runtime_checkable
 
 from manual_backprop import Example, Gradients, GradproofError
 
-ORACLE_NAMES = ("torch", "jax", "fd")
+ORACLE_NAMES = ("torch", "jax", "fd", "cs")
+DEFAULT_ORACLES = ("torch", "jax", "fd")
 _MODULES = {
     "torch": ("oracles.torch_oracle", "TorchOracle", "torch"),
     "jax": ("oracles.jax_oracle", "JaxOracle", "jax"),
     "fd": ("oracles.finite_differences", "FiniteDifferenceOracle", None),
+    "cs": ("oracles.finite_differences", "ComplexStepOracle", None),
 }
 
 

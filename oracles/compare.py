@@ -185,8 +185,9 @@ def compare_gradients(subject: str, value: Gradients, against: str,
     return out
 
 
-def compare_with_probes(subject: str, value: Gradients, probes: FiniteDifferenceResult,
-                        tol: Tolerances | None, dtype: str) -> list[BlockComparison]:
+def compare_with_probes(subject: str, value: Gradients, against: str,
+                        probes: FiniteDifferenceResult, tol: Tolerances | None,
+                        dtype: str) -> list[BlockComparison]:
     """Compare gradients with finite-difference probes, within the probes' own
     error estimates plus the tolerance of ``value``."""
     u = SAFETY * unit_roundoff(dtype)
@@ -198,7 +199,7 @@ def compare_with_probes(subject: str, value: Gradients, probes: FiniteDifference
             t = tol.dJ_dw[i] if p.parameter == "w" else tol.dJ_db[i]
         else:
             t = u * (np.abs(g) + np.max(np.abs(g), initial=0.0))
-        out.append(_block(subject, "fd", p.layer, p.parameter, g, p.estimate, t,
+        out.append(_block(subject, against, p.layer, p.parameter, g, p.estimate, t,
                           extra=p.error, skip=p.across_kink))
     for d in probes.directions:
         projected = d.project(value.dJ_dw, value.dJ_db)
@@ -208,8 +209,8 @@ def compare_with_probes(subject: str, value: Gradients, probes: FiniteDifference
             t = np.abs(bound) + u * np.abs(projected)
         else:
             t = u * (np.abs(projected) + 1e-300)
-        out.append(_block(subject, "fd", d.layer, d.parameter, projected, d.estimate,
-                          t, extra=d.error, skip=d.across_kink))
+        out.append(_block(subject, against, d.layer, d.parameter, projected,
+                          d.estimate, t, extra=d.error, skip=d.across_kink))
     return out
 
 
@@ -229,7 +230,7 @@ def _settled_by_arbiter(example: Example, comparisons: list[BlockComparison],
                          f"{example.label}: the {ARBITER} arbiter settles it against "
                          f"the code under test: {worst.describe()}{also}",
                          comparisons, (ARBITER,), max(layers, default=None))
-    if wrong == ["fd"]:
+    if wrong and set(wrong) <= {"fd", "cs"}:
         return Judgement(Verdict.FD_NOISE,
                          f"{example.label}: agrees; finite differences drift beyond "
                          f"their own error estimate, and the {ARBITER} arbiter sides "
@@ -309,7 +310,7 @@ def judge(example: Example, candidate: Gradients, results: dict[str, object],
         comparisons += blocks
         candidate_fails[name] = _failing(blocks)
     for name, fd in probes.items():
-        blocks = compare_with_probes(CANDIDATE, candidate, fd, own_tol, dtype)
+        blocks = compare_with_probes(CANDIDATE, candidate, name, fd, own_tol, dtype)
         comparisons += blocks
         candidate_fails[name] = _failing(blocks)
 
@@ -323,7 +324,7 @@ def judge(example: Example, candidate: Gradients, results: dict[str, object],
             if _failing(blocks):
                 oracle_pairs.append((a, b))
         for p, fd in probes.items():
-            blocks = compare_with_probes(a, autograd[a], fd, ref_tol, "float64")
+            blocks = compare_with_probes(a, autograd[a], p, fd, ref_tol, "float64")
             comparisons += blocks
             if _failing(blocks):
                 oracle_pairs.append((a, p))
@@ -363,7 +364,7 @@ def _verdict(example: Example, comparisons: list[BlockComparison],
                          f"{worst.describe()}", comparisons, pair)
     own = [c for c in comparisons if c.subject == CANDIDATE]
     if any(c.skipped for c in own):
-        skipped = sum(c.skipped for c in own if c.against == "fd")
+        skipped = sum(c.skipped for c in own)
         return Judgement(Verdict.NON_DIFFERENTIABLE,
                          f"{label}: agrees; {skipped} finite-difference probes "
                          "straddle a kink and were judged by the autograd oracles "

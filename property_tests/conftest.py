@@ -24,3 +24,8 @@ def jax_oracle() -> Oracle:
 @pytest.fixture(scope="session")
 def fd_oracle() -> Oracle:
     return make_oracle("fd")
+
+
+@pytest.fixture(scope="session")
+def cs_oracle() -> Oracle:
+    return make_oracle("cs")

@@ -57,6 +57,14 @@ def test_manual_gradients_agree_with_finite_differences(
     assert_agrees(example, dtype, fd_oracle)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(example=examples())
+def test_manual_gradients_agree_with_complex_step_differentiation(
+    example: Example, dtype: str, cs_oracle: Oracle
+) -> None:
+    assert_agrees(example, dtype, cs_oracle)
+
+
 @given(example=examples())
 def test_the_cost_J_is_the_same_in_every_implementation(
     example: Example, torch_oracle: Oracle, jax_oracle: Oracle, fd_oracle: Oracle

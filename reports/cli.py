@@ -23,7 +23,7 @@ import click
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from manual_backprop import ACTIVATIONS, COSTS, DTYPES, REDUCTIONS, GradproofError
-from oracles.base import ORACLE_NAMES, Oracle, make_oracle
+from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, Oracle, make_oracle
 from property_tests.strategies import architectures
 from reports.campaign import CampaignConfig, Candidate, ManualBackprop, run_campaign
 from reports.console import ConsoleReporter
@@ -71,9 +71,10 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--reduction", default="mean", show_default=True,
                      type=click.Choice(REDUCTIONS),
                      help="J is the mean or the sum of the per-sample cost."),
-        click.option("--oracles", default=",".join(ORACLE_NAMES),
+        click.option("--oracles", default=",".join(DEFAULT_ORACLES),
                      callback=_names(ORACLE_NAMES),
-                     help="Oracles to compare with (comma-separated)."),
+                     help="Oracles to compare with (comma-separated): torch, jax, "
+                          "fd (central differences) and cs (complex step)."),
         click.option("--report", "report_path", default=DEFAULT_REPORT,
                      show_default=True, type=click.Path(dir_okay=False),
                      help="Where to write the HTML report."),
@@ -194,3 +195,7 @@ def _write_outputs(report: CampaignReport, options: dict[str, Any],
                                "choose a writable path")
                 report.error = report.error or str(error)
     return written
+
+
+from reports.mutants import mutants  # noqa: E402
+main.add_command(mutants)

@@ -75,6 +75,24 @@ def test_finite_differences_lie_within_their_error_estimate_of_torch(
         )
 
 
+@settings(max_examples=25, deadline=None)
+@given(example=examples(architectures(activations=("tanh", "elu", "silu", "softsign",
+                                                   "sigmoid", "softmax"))))
+def test_complex_steps_lie_within_their_error_estimate_of_torch(torch_oracle, example):
+    reference = torch_oracle.compute(example)
+    for probe in make_oracle("cs").compute(example).entries:
+        grads = reference.dJ_dw if probe.parameter == "w" else reference.dJ_db
+        error = np.abs(probe.estimate - grads[probe.layer - 1])
+        allowed = probe.error + 1e-13 * np.max(np.abs(grads[probe.layer - 1]))
+        assert np.all(error <= allowed), f"{probe.parameter}_{probe.layer}: {error}"
+
+
+def test_complex_steps_mark_probes_that_move_a_pre_activation_on_a_kink():
+    result = make_oracle("cs").compute(on_the_kinks("relu", 0.0))
+    b_1 = next(p for p in result.entries if p.layer == 1 and p.parameter == "b")
+    assert b_1.across_kink.all()
+
+
 def test_large_networks_get_per_layer_and_random_directions(torch_oracle):
     fd = make_oracle("fd")
     fd.entrywise_limit = 10
@@ -123,7 +141,7 @@ def test_the_jax_oracle_compiles_once_per_bucket_not_once_per_shape():
 
 
 def test_an_unknown_oracle_is_refused_with_the_known_names():
-    with pytest.raises(OracleUnavailable, match="expected one of torch, jax, fd"):
+    with pytest.raises(OracleUnavailable, match="expected one of torch, jax, fd, cs"):
         make_oracle("tensorflow")
 
 
