@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -22,13 +23,14 @@ from manual_backprop import Example, Gradients
 
 Array = np.ndarray
 mpf = mpmath.mpf
+Mp = Any  # an mpmath number; mpmath ships no type hints
 
 
-def _sigmoid(x: mpf) -> mpf:
+def _sigmoid(x: Mp) -> Mp:
     return 1 / (1 + mpmath.exp(-x))
 
 
-_ACTIVATIONS: dict[str, Callable[[mpf], mpf]] = {
+_ACTIVATIONS: dict[str, Callable[[Mp], Mp]] = {
     "identity": lambda x: x,
     "sigmoid": _sigmoid,
     "tanh": mpmath.tanh,
@@ -46,14 +48,14 @@ _ACTIVATIONS: dict[str, Callable[[mpf], mpf]] = {
 _KINKS = {"relu": (0,), "leaky_relu": (0,), "hard_tanh": (-1, 1)}
 
 
-def _softmax(row: list[mpf]) -> list[mpf]:
+def _softmax(row: list[Mp]) -> list[Mp]:
     top = max(row)
     e = [mpmath.exp(x - top) for x in row]
     total = mpmath.fsum(e)
     return [x / total for x in e]
 
 
-def _per_sample_cost(cost: str, h: list[mpf], y: list[mpf]) -> mpf:
+def _per_sample_cost(cost: str, h: list[Mp], y: list[Mp]) -> Mp:
     if cost == "half_sse":
         return mpmath.fsum((a - b) ** 2 for a, b in zip(h, y)) / 2
     if cost == "mse":
@@ -105,7 +107,7 @@ class ExtendedPrecisionOracle:
         scale = mpf(1) / example.batch if example.reduction == "mean" else mpf(1)
         step = mpf(10) ** (-(self.digits // 2))
 
-        def cost() -> tuple[mpf, list[list[int]]]:
+        def cost() -> tuple[Mp, list[list[int]]]:
             """``J`` and the kink side of every kinked pre-activation."""
             total, sides = mpf(0), []
             for x, y in zip(X, Y):
@@ -120,7 +122,7 @@ class ExtendedPrecisionOracle:
                 total += _per_sample_cost(a.cost, f, y)
             return total * scale, sides
 
-        def derivative(values: list[mpf], index: int, label: tuple) -> float:
+        def derivative(values: list[Mp], index: int, label: tuple) -> float:
             saved = values[index]
             values[index] = saved + step
             up, up_sides = cost()

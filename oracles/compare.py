@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from manual_backprop import ACTIVATIONS, Example, Gradients
+from manual_backprop import ACTIVATIONS, Example, Gradients, backprop
 from oracles.finite_differences import FiniteDifferenceResult
 from oracles.tolerance import (
     SAFETY,
@@ -109,6 +109,7 @@ class Judgement:
     comparisons: list[BlockComparison] = field(default_factory=list)
     disagreeing_oracles: tuple[str, ...] = ()
     first_layer_from_output: int | None = None
+    diagnoses: tuple[str, ...] = ()
 
     @property
     def worst(self) -> BlockComparison | None:
@@ -261,26 +262,31 @@ def _finite(result: object) -> bool:
     return math.isfinite(result.J or 0.0) and finite_arrays
 
 
-def _magnitude_reference(autograd: dict[str, Gradients],
+def _magnitude_reference(example: Example, autograd: dict[str, Gradients],
                          probes: dict[str, FiniteDifferenceResult],
                          candidate: Gradients) -> Gradients | None:
     """The layer outputs and ``dJ/dl_i`` that size the tolerances.
 
     An autograd oracle gives both in float64. Without one, the finite-difference
-    oracle's layer outputs and the code under test's own ``dJ/dl_i`` serve: they
-    only size the tolerance, and a wrong ``dJ/dl_i`` cannot widen it enough to
-    hide itself, since the tolerance is a few units of roundoff of it.
+    oracle's layer outputs serve, with ``dJ/dl_i`` from the code under test if
+    it gives them and from the built-in manual backprop (in float64) if not.
+    They only size the tolerance: a wrong ``dJ/dl_i`` cannot widen it enough to
+    hide an error, since the tolerance is a few units of roundoff of it.
     """
     full = [r for r in autograd.values()
             if r.outputs is not None and r.dJ_dl is not None]
     if full:
         return full[0]
-    if probes and candidate.dJ_dl is not None:
-        fd = next(iter(probes.values()))
-        return Gradients(dJ_dw=[], dJ_db=[], J=fd.J, outputs=fd.outputs,
-                         dJ_dl=[np.asarray(d, dtype=np.float64)
-                                for d in candidate.dJ_dl])
-    return None
+    if not probes:
+        return None
+    fd = next(iter(probes.values()))
+    dJ_dl = candidate.dJ_dl
+    if dJ_dl is None:
+        with np.errstate(all="ignore"):
+            dJ_dl = backprop(example).dJ_dl
+    assert dJ_dl is not None
+    return Gradients(dJ_dw=[], dJ_db=[], J=fd.J, outputs=fd.outputs,
+                     dJ_dl=[np.asarray(d, dtype=np.float64) for d in dJ_dl])
 
 
 def judge(example: Example, candidate: Gradients, results: dict[str, object],
@@ -295,7 +301,7 @@ def judge(example: Example, candidate: Gradients, results: dict[str, object],
 
     autograd = {k: r for k, r in results.items() if isinstance(r, Gradients)}
     probes = {k: r for k, r in results.items() if isinstance(r, FiniteDifferenceResult)}
-    scale = _magnitude_reference(autograd, probes, candidate)
+    scale = _magnitude_reference(example, autograd, probes, candidate)
     reason = conditioning(example, scale, dtype) if scale is not None else None
     if reason is not None:
         return Judgement(Verdict.ILL_CONDITIONED, f"{example.label}: {reason}")

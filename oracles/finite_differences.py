@@ -329,7 +329,7 @@ class _Run:
         per_network = 8 * self.example.batch * widest * 3 + 8 * widest * widest
         return max(1, self.memory_budget // per_network)
 
-    def _differences(self, layer: int, perturb: Callable[[Array, float], tuple],
+    def _differences(self, layer: int, perturb: Callable[[Array, complex], tuple],
                      count: int) -> tuple[Array, Array, Array]:
         """Estimates, error estimates and kink flags for ``count`` probes.
 
@@ -384,7 +384,7 @@ class _Run:
         target = ex.weights[layer] if parameter == "w" else ex.biases[layer]
         flat = target.ravel()
 
-        def perturb(indices: Array, offset: float) -> tuple:
+        def perturb(indices: Array, offset: complex) -> tuple:
             steps = _STEP * np.maximum(1.0, np.abs(flat[indices]))
             stacked = np.repeat(flat[None, :], len(indices), axis=0)
             stacked = stacked.astype(np.result_type(stacked, offset))
@@ -424,7 +424,7 @@ class _Run:
         size = max(1.0, *(float(np.max(np.abs(w))) for w in ex.weights),
                    *(float(np.max(np.abs(b))) for b in ex.biases))
 
-        def perturb(indices: Array, offset: float) -> tuple:
+        def perturb(indices: Array, offset: complex) -> tuple:
             steps = np.full(len(indices), _STEP * size)
             weights, biases = [], []
             for k in range(start, self.architecture.n):

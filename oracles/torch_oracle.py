@@ -70,6 +70,8 @@ class TorchOracle:
 
     def __init__(self, larger_slope_at_kinks: frozenset[str] = frozenset()) -> None:
         self.activations = dict(_ACTIVATIONS)
+        # Per layer (0-based) replacements, for references with a planted fault.
+        self.layer_activations: dict[int, Callable[[Tensor], Tensor]] = {}
         for name in larger_slope_at_kinks:
             self.activations[name] = _LARGER_SLOPE_AT_KINKS[name]
         if larger_slope_at_kinks:
@@ -90,8 +92,10 @@ class TorchOracle:
         Y = torch.tensor(example.Y, dtype=torch.float64)
 
         outputs = [f]
-        for w, b, probe, name in zip(weights, biases, probes, a.activations):
-            outputs.append(self.activations[name](outputs[-1] @ w.T + b + probe))
+        for k, (w, b, probe, name) in enumerate(zip(weights, biases, probes,
+                                                    a.activations)):
+            activation = self.layer_activations.get(k, self.activations[name])
+            outputs.append(activation(outputs[-1] @ w.T + b + probe))
         per_sample = _COSTS[a.cost](outputs[-1], Y)
         J = per_sample.mean() if example.reduction == "mean" else per_sample.sum()
 

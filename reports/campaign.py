@@ -8,6 +8,7 @@ the campaign and keeps what it has.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -36,6 +37,7 @@ from oracles.compare import (
     reconsider_at_kinks,
     units_on_kinks,
 )
+from oracles.diagnosis import diagnose, faulty_torch_references
 from property_tests.strategies import architectures, examples
 from reports.model import (
     BlockRow,
@@ -108,6 +110,7 @@ def _record(index: int, example: Example, judgement: Judgement, seconds: float,
         details = ExampleDetails(
             blocks=rows, arrays=_arrays(example), reproducer=reproducer,
             disagreeing=list(judgement.disagreeing_oracles),
+            diagnoses=list(judgement.diagnoses),
             first_layer_from_output=judgement.first_layer_from_output,
         )
     return ExampleRecord(
@@ -149,7 +152,8 @@ def check_example(example: Example, candidate: Candidate,
         arbiter = _ARBITER.compute(example)
         if not arbiter.across_kink:
             judgement = judge(example, gradients, {**results, ARBITER: arbiter}, dtype)
-    reference = results.get("torch")
+    reference = next((r for r in results.values() if isinstance(r, Gradients)
+                      and r.outputs is not None and r.dJ_dl is not None), None)
     reconsider = (judgement.verdict is Verdict.ORACLE_DISAGREEMENT
                   or (judgement.verdict is Verdict.DISCREPANCY and not strict_kinks))
     if reconsider and isinstance(reference, Gradients):
@@ -158,14 +162,32 @@ def check_example(example: Example, candidate: Candidate,
             alternatives = _larger_slope_references(example, sorted(on_kinks))
             judgement = reconsider_at_kinks(example, gradients, judgement, reference,
                                             alternatives, dtype)
+    if judgement.verdict is Verdict.DISCREPANCY and isinstance(reference, Gradients):
+        judgement = _with_diagnosis(example, gradients, reference, judgement, dtype)
     return judgement
+
+
+def _with_diagnosis(example: Example, gradients: Gradients, reference: Gradients,
+                    judgement: Judgement, dtype: str) -> Judgement:
+    """Add the likely faults the evidence supports to a discrepancy."""
+    found = diagnose(example, gradients, reference, dtype,
+                     faulty_torch_references(example))
+    if not found:
+        return judgement
+    named = tuple(d.describe() for d in found)
+    return dataclasses.replace(
+        judgement, diagnoses=named,
+        message=f"{judgement.message}; likely fault: {'; or '.join(named)}")
 
 
 def _larger_slope_references(example: Example, names: list[str]
                              ) -> dict[str, Gradients]:
     """PyTorch references taking the larger slope at the kinks of each non-empty
-    combination of ``names``."""
-    from oracles.torch_oracle import TorchOracle
+    combination of ``names``; none when PyTorch is not installed."""
+    try:
+        from oracles.torch_oracle import TorchOracle
+    except ImportError:
+        return {}
 
     combos = [frozenset(c) for k in range(1, len(names) + 1)
               for c in itertools.combinations(names, k)]

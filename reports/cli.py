@@ -198,4 +198,5 @@ def _write_outputs(report: CampaignReport, options: dict[str, Any],
 
 
 from reports.mutants import mutants  # noqa: E402
+
 main.add_command(mutants)

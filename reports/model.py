@@ -55,6 +55,7 @@ class ExampleDetails:
     reproducer: str
     disagreeing: list[str] = field(default_factory=list)
     first_layer_from_output: int | None = None
+    diagnoses: list[str] = field(default_factory=list)
 
 
 @dataclass
