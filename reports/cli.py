@@ -180,13 +180,14 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
 
 def _write_outputs(report: CampaignReport, options: dict[str, Any],
                    reporter: ConsoleReporter) -> list[str]:
-    """Write every output asked for; a failed write is reported, not raised."""
+    """Write every output asked for, the plainest first; a failed write is
+    reported, not raised, and the other outputs are still written."""
     from reports.html import write_html
     from reports.outputs import write_json, write_junit
 
     written = []
-    for writer, key in ((write_html, "report_path"), (write_json, "json_path"),
-                        (write_junit, "junit_path")):
+    for writer, key in ((write_json, "json_path"), (write_junit, "junit_path"),
+                        (write_html, "report_path")):
         if options.get(key):
             try:
                 written.append(str(writer(report, Path(options[key]))))
@@ -194,6 +195,12 @@ def _write_outputs(report: CampaignReport, options: dict[str, Any],
                 reporter.error(f"could not write {options[key]}: {error.strerror}; "
                                "choose a writable path")
                 report.error = report.error or str(error)
+            except Exception as error:  # a bug in a writer: keep the other outputs
+                logging.getLogger(__name__).info("writer failed", exc_info=True)
+                reporter.error(f"internal error while writing {options[key]}: "
+                               f"{type(error).__name__}: {error} (run with -v for "
+                               "the traceback)")
+                report.error = report.error or f"could not write {options[key]}"
     return written
 
 
