@@ -22,6 +22,7 @@ from oracles.tolerance import (
     SAFETY,
     Tolerances,
     conditioning,
+    forward_error_bounds,
     tolerances,
     unit_roundoff,
 )
@@ -382,27 +383,39 @@ def _verdict(example: Example, comparisons: list[BlockComparison],
     return Judgement(Verdict.AGREE, f"{label}: agrees with every oracle", comparisons)
 
 
-def units_on_kinks(example: Example, reference: Gradients,
-                   dtype: str = "float64") -> dict[str, int]:
-    """How many pre-activations of each kinked activation sit on a kink.
+def pre_activations_on_kinks(example: Example, reference: Gradients,
+                             dtype: str = "float64", exactly: bool = True
+                             ) -> dict[int, Array]:
+    """Masks ``(batch, n_i)`` of the pre-activations on a kink, by 0-based layer.
 
-    "On" means within the rounding that ``dtype`` makes in ``l_i`` (exactly on
-    it, in float64), where code may fairly take either one-sided slope.
+    "On" means within the rounding that ``dtype`` makes in ``l_i`` (its forward
+    error bound ``F_i``), where code may fairly take either one-sided slope;
+    with ``exactly=False``, those exactly on the kink are left out.
     """
     assert reference.outputs is not None
-    a = example.architecture
     u = SAFETY * unit_roundoff(dtype)
-    counts: dict[str, int] = {}
     f = reference.outputs
-    for i, name in enumerate(a.activations):
+    F, _ = forward_error_bounds(example, f)
+    masks = {}
+    for i, name in enumerate(example.architecture.activations):
         kinks = ACTIVATIONS[name].kinks
         if not kinks:
             continue
         l = f[i] @ example.weights[i].T + example.biases[i]
-        size = np.abs(f[i]) @ np.abs(example.weights[i]).T + np.abs(example.biases[i])
-        near = sum(np.abs(l - k.at) <= u * size for k in kinks)
+        near = np.any([(np.abs(l - k.at) <= u * F[i]) & (exactly | (l != k.at))
+                       for k in kinks], axis=0)
         if np.any(near):
-            counts[name] = counts.get(name, 0) + int(np.sum(near))
+            masks[i] = near
+    return masks
+
+
+def units_on_kinks(example: Example, reference: Gradients,
+                   dtype: str = "float64") -> dict[str, int]:
+    """How many pre-activations of each kinked activation sit on a kink."""
+    counts: dict[str, int] = {}
+    for i, mask in pre_activations_on_kinks(example, reference, dtype).items():
+        name = example.architecture.activations[i]
+        counts[name] = counts.get(name, 0) + int(np.sum(mask))
     return counts
 
 
@@ -412,9 +425,10 @@ def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judge
     """Turn a discrepancy into a non-differentiable point when every entry of the
     code under test lies between the gradients that the one-sided slopes give.
 
-    ``alternatives`` are references that take the larger slope at the kinks of
-    some kinked activations (every combination of them); with ``reference``
-    they span, entry by entry, the gradients a kink convention may give.
+    ``alternatives`` are references that take, at the pre-activations on a
+    kink, the smaller or the larger slope for each kinked activation (every
+    combination); with ``reference`` they span, entry by entry, the gradients a
+    kink convention, or rounding to either side, may give.
     """
     tol = tolerances(example, reference, dtype)
     references = [reference, *alternatives.values()]

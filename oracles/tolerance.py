@@ -110,6 +110,20 @@ def conditioning(example: Example, reference: Gradients, dtype: str) -> str | No
     return None
 
 
+def forward_error_bounds(example: Example, outputs: list[Array]
+                         ) -> tuple[list[Array], list[Array]]:
+    """``F_i`` (bounds on the error in ``l_i``) and ``Phi_i`` (in ``f_i(l_i)``), in
+    units of ``u``, from the layer outputs ``f_0 = X, ..., f_n``."""
+    W = [np.abs(w) for w in example.weights]
+    F: list[Array] = []
+    Phi: list[Array] = [np.abs(example.X)]
+    for i, name in enumerate(example.architecture.activations):
+        F.append((Phi[i] + 2 * np.abs(outputs[i])) @ W[i].T
+                 + 2 * np.abs(example.biases[i]))
+        Phi.append(ACTIVATIONS[name].slope_bound * F[i] + np.abs(outputs[i + 1]))
+    return F, Phi
+
+
 def tolerances(example: Example, reference: Gradients, dtype: str) -> Tolerances:
     """Tolerances for gradients computed in ``dtype``, judged against ``reference``.
 
@@ -119,12 +133,7 @@ def tolerances(example: Example, reference: Gradients, dtype: str) -> Tolerances
     a = example.architecture
     f, delta = reference.outputs, reference.dJ_dl
     W = [np.abs(w) for w in example.weights]
-
-    F: list[Array] = []
-    Phi: list[Array] = [np.abs(example.X)]
-    for i, name in enumerate(a.activations):
-        F.append((Phi[i] + 2 * np.abs(f[i])) @ W[i].T + 2 * np.abs(example.biases[i]))
-        Phi.append(ACTIVATIONS[name].slope_bound * F[i] + np.abs(f[i + 1]))
+    F, Phi = forward_error_bounds(example, f)
 
     scale = 1.0 / example.batch if example.reduction == "mean" else 1.0
     slope = scale * _cost_slope(a.cost, f[-1], example.Y)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from manual_backprop import Example, Gradients
+from manual_backprop import ACTIVATIONS, Example, Gradients
 
 Tensor = torch.Tensor
 
@@ -49,34 +49,17 @@ _COSTS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-# The same functions taking the larger one-sided slope at their kinks, to tell
-# code that follows another convention (relu'(0) = 1) from code that is wrong.
-_LARGER_SLOPE_AT_KINKS: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": lambda l: torch.where(l >= 0, l, torch.zeros_like(l)),
-    "leaky_relu": lambda l: torch.where(l >= 0, l, 0.01 * l),
-    "hard_tanh": lambda l: torch.where(l.abs() <= 1, l, l.sign()),
-}
-
-
 class TorchOracle:
-    """Reverse-mode gradients from PyTorch autograd.
-
-    ``larger_slope_at_kinks`` names kinked activations that take their larger
-    one-sided slope at the kink instead of the smaller.
-    """
+    """Reverse-mode gradients from PyTorch autograd."""
 
     name = "torch"
     version = torch.__version__
 
-    def __init__(self, larger_slope_at_kinks: frozenset[str] = frozenset()) -> None:
+    def __init__(self) -> None:
         self.activations = dict(_ACTIVATIONS)
-        # Per layer (0-based) replacements, for references with a planted fault.
+        # Per layer (0-based) replacements, for references with a planted fault
+        # or another slope at a kink.
         self.layer_activations: dict[int, Callable[[Tensor], Tensor]] = {}
-        for name in larger_slope_at_kinks:
-            self.activations[name] = _LARGER_SLOPE_AT_KINKS[name]
-        if larger_slope_at_kinks:
-            self.name = f"torch with the larger slope at kinks of " \
-                        f"{', '.join(sorted(larger_slope_at_kinks))}"
 
     def compute(self, example: Example) -> Gradients:
         """Float64 ``J``, ``dJ/dw_i``, ``dJ/db_i`` and ``dJ/dl_i`` of ``example``."""
@@ -106,3 +89,41 @@ class TorchOracle:
             dJ_dw=arrays[:n], dJ_db=arrays[n : 2 * n], dJ_dl=arrays[2 * n :],
             J=float(J.detach()), outputs=[f.detach().numpy() for f in outputs],
         )
+
+
+def one_sided_gradients(example: Example, on_kinks: dict[int, np.ndarray],
+                        larger: set[int]) -> Gradients:
+    """Gradients whose activations take, at the pre-activations marked in
+    ``on_kinks`` (masks by 0-based layer), the larger one-sided slope in the
+    layers ``larger`` and the smaller one elsewhere; the forward pass is
+    unchanged."""
+    oracle = TorchOracle()
+    for layer, mask in on_kinks.items():
+        name = example.architecture.activations[layer]
+        kinks = ACTIVATIONS[name].kinks
+        slopes = [s for k in kinks for s in (k.left_slope, k.right_slope)]
+        slope = max(slopes) if layer in larger else min(slopes)
+        oracle.layer_activations[layer] = _sloped(_ACTIVATIONS[name],
+                                                  torch.tensor(mask), slope)
+    return oracle.compute(example)
+
+
+def _sloped(activation: Callable[[Tensor], Tensor], mask: Tensor,
+            slope: float) -> Callable[[Tensor], Tensor]:
+    """``activation`` with its derivative replaced by ``slope`` where ``mask``."""
+
+    class Sloped(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, l):  # type: ignore[no-untyped-def,override]
+            ctx.save_for_backward(l)
+            return activation(l)
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def,override]
+            l, = ctx.saved_tensors
+            x = l.detach().requires_grad_(True)
+            with torch.enable_grad():
+                derivative, = torch.autograd.grad(activation(x).sum(), x)
+            return g * torch.where(mask, torch.full_like(l, slope), derivative)
+
+    return Sloped.apply

@@ -34,8 +34,8 @@ from oracles.compare import (
     Judgement,
     Verdict,
     judge,
+    pre_activations_on_kinks,
     reconsider_at_kinks,
-    units_on_kinks,
 )
 from oracles.diagnosis import diagnose, faulty_torch_references
 from property_tests.strategies import architectures, examples
@@ -134,8 +134,9 @@ def check_example(example: Example, candidate: Candidate,
     When the oracles disagree, the extended-precision arbiter settles who is
     right (on networks small enough for it). On an example with pre-activations
     on a kink, an oracle disagreement (oracles that rounded to different sides)
-    and, unless ``strict_kinks``, a discrepancy are judged again against the
-    one-sided slopes.
+    or a discrepancy is judged again against the one-sided slopes; with
+    ``strict_kinks`` a discrepancy only at pre-activations near a kink, not
+    exactly on it.
     """
     results = {name: oracle.compute(example) for name, oracle in oracles.items()}
     try:
@@ -154,12 +155,15 @@ def check_example(example: Example, candidate: Candidate,
             judgement = judge(example, gradients, {**results, ARBITER: arbiter}, dtype)
     reference = next((r for r in results.values() if isinstance(r, Gradients)
                       and r.outputs is not None and r.dJ_dl is not None), None)
-    reconsider = (judgement.verdict is Verdict.ORACLE_DISAGREEMENT
-                  or (judgement.verdict is Verdict.DISCREPANCY and not strict_kinks))
+    reconsider = judgement.verdict in (Verdict.ORACLE_DISAGREEMENT,
+                                       Verdict.DISCREPANCY)
     if reconsider and isinstance(reference, Gradients):
-        on_kinks = units_on_kinks(example, reference, dtype)
+        # Strict kinks still forgive rounding to the other side of a kink, but
+        # not another slope exactly on it.
+        exactly = not (strict_kinks and judgement.verdict is Verdict.DISCREPANCY)
+        on_kinks = pre_activations_on_kinks(example, reference, dtype, exactly)
         if on_kinks:
-            alternatives = _larger_slope_references(example, sorted(on_kinks))
+            alternatives = _one_sided_references(example, on_kinks)
             judgement = reconsider_at_kinks(example, gradients, judgement, reference,
                                             alternatives, dtype)
     if judgement.verdict is Verdict.DISCREPANCY and isinstance(reference, Gradients):
@@ -180,19 +184,25 @@ def _with_diagnosis(example: Example, gradients: Gradients, reference: Gradients
         message=f"{judgement.message}; likely fault: {'; or '.join(named)}")
 
 
-def _larger_slope_references(example: Example, names: list[str]
-                             ) -> dict[str, Gradients]:
-    """PyTorch references taking the larger slope at the kinks of each non-empty
-    combination of ``names``; none when PyTorch is not installed."""
+def _one_sided_references(example: Example, on_kinks: dict[int, np.ndarray]
+                          ) -> dict[str, Gradients]:
+    """PyTorch references taking, at the pre-activations on a kink, the smaller
+    or the larger slope, for each combination of the kinked activations; none
+    when PyTorch is not installed."""
     try:
-        from oracles.torch_oracle import TorchOracle
+        from oracles.torch_oracle import one_sided_gradients
     except ImportError:
         return {}
 
-    combos = [frozenset(c) for k in range(1, len(names) + 1)
-              for c in itertools.combinations(names, k)]
-    oracles = [TorchOracle(larger_slope_at_kinks=c) for c in combos]
-    return {o.name: o.compute(example) for o in oracles}
+    names = sorted({example.architecture.activations[i] for i in on_kinks})
+    references = {}
+    for k in range(len(names) + 1):
+        for larger in itertools.combinations(names, k):
+            layers = {i for i in on_kinks
+                      if example.architecture.activations[i] in larger}
+            label = f"the larger slope for {', '.join(larger) or 'none'}"
+            references[label] = one_sided_gradients(example, on_kinks, layers)
+    return references
 
 
 def run_campaign(

@@ -173,3 +173,17 @@ def test_the_arbiter_settles_against_code_that_only_one_oracle_agrees_with(oracl
     judgement = judge(example, wrong, results)
     assert judgement.verdict is Verdict.DISCREPANCY
     assert "arbiter settles it against the code under test" in judgement.message
+
+
+def test_a_relu_pre_activation_within_float32_rounding_of_its_kink_is_no_alarm(oracles):
+    # l = 1e-9 in float64 (slope 1), but 0 in float32 (slope 0)
+    architecture = Architecture(2, (1, 1), ("relu", "identity"), "half_sse")
+    example = Example(architecture, [np.array([[0.3 + 1e-9, -0.3]]), np.array([[2.0]])],
+                      [np.zeros(1), np.zeros(1)], np.array([[1.0, 1.0]]),
+                      np.array([[1.0]]))
+    with np.errstate(all="ignore"):
+        float32 = Manual()(example, "float32")
+    assert float32.dJ_dl[0][0, 0] == 0
+    for strict in (False, True):
+        judgement = check_example(example, Manual(), oracles, "float32", strict)
+        assert judgement.verdict is Verdict.NON_DIFFERENTIABLE, judgement.message
