@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import random
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import HealthCheck, Phase, find, given, seed, settings
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+from hypothesis.strategies import SearchStrategy
 
 from manual_backprop import (
     ACTIVATIONS,
@@ -205,6 +208,55 @@ def _one_sided_references(example: Example, on_kinks: dict[int, np.ndarray]
     return references
 
 
+def campaign_strategy(config: CampaignConfig) -> SearchStrategy[Example]:
+    """The examples a campaign draws."""
+    return examples(
+        architectures(max_depth=config.max_depth, max_width=config.max_width,
+                      activations=config.activations, costs=config.costs),
+        max_batch=config.max_batch, reductions=(config.reduction,),
+    )
+
+
+def smallest_failure(config: CampaignConfig, candidate: Candidate,
+                     oracles: dict[str, Oracle], seconds: float = 60.0
+                     ) -> tuple[Example, Judgement] | None:
+    """The smallest example Hypothesis can find on which the verdict fails.
+
+    Hypothesis draws and then shrinks: fewer layers and units, smaller scales,
+    more zeros. Past ``seconds`` every further example counts as passing, which
+    ends the search with the smallest failure found so far.
+    """
+    deadline = time.perf_counter() + seconds
+
+    def fails(example: Example) -> bool:
+        if time.perf_counter() > deadline:
+            return False
+        with np.errstate(all="ignore"):
+            return check_example(example, candidate, oracles, config.dtype,
+                                 config.strict_kinks).verdict.fails
+
+    try:
+        found = find(campaign_strategy(config), fails,
+                     settings=settings(max_examples=max(config.examples, 100),
+                                       database=None, deadline=None,
+                                       phases=[Phase.generate, Phase.shrink],
+                                       suppress_health_check=list(HealthCheck)),
+                     random=random.Random(config.seed))
+    except (NoSuchExample, Unsatisfiable):
+        return None
+    found.label = "smallest failing example"
+    with np.errstate(all="ignore"):
+        judgement = check_example(found, candidate, oracles, config.dtype,
+                                  config.strict_kinks)
+    return found, judgement
+
+
+def record_of(index: int, example: Example, judgement: Judgement,
+              reproducer: str) -> ExampleRecord:
+    """A report row with every detail, for an example shown on its own."""
+    return _record(index, example, judgement, 0.0, True, reproducer)
+
+
 def run_campaign(
     config: CampaignConfig,
     candidate: Candidate,
@@ -218,11 +270,7 @@ def run_campaign(
     gives the same examples. Ctrl-C ends the campaign early; the report then
     holds every example finished before it and says it was interrupted.
     """
-    strategy = examples(
-        architectures(max_depth=config.max_depth, max_width=config.max_width,
-                      activations=config.activations, costs=config.costs),
-        max_batch=config.max_batch, reductions=(config.reduction,),
-    )
+    strategy = campaign_strategy(config)
     started = time.perf_counter()
 
     @seed(config.seed)

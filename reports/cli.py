@@ -20,14 +20,31 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from manual_backprop import ACTIVATIONS, COSTS, DTYPES, REDUCTIONS, GradproofError
+from manual_backprop import (
+    ACTIVATIONS,
+    COSTS,
+    DTYPES,
+    REDUCTIONS,
+    Example,
+    GradproofError,
+)
 from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, Oracle, make_oracle
 from property_tests.strategies import architectures
-from reports.campaign import CampaignConfig, Candidate, ManualBackprop, run_campaign
+from reports.campaign import (
+    CampaignConfig,
+    Candidate,
+    ManualBackprop,
+    check_example,
+    record_of,
+    run_campaign,
+    smallest_failure,
+)
 from reports.console import ConsoleReporter
 from reports.model import CampaignReport, OracleInfo
+from reports.replay import example_of, replay, replay_command, save_example
 
 EXIT_AGREE, EXIT_DISCREPANCY, EXIT_HARNESS = 0, 1, 2
 DEFAULT_REPORT = "gradproof-report.html"
@@ -86,6 +103,10 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--strict-kinks", is_flag=True,
                      help="Call another one-sided slope at a kink (relu'(0) = 1) "
                           "a discrepancy, not a non-differentiable point."),
+        click.option("--shrink-seconds", default=60.0, show_default=True,
+                     type=click.FloatRange(min=0),
+                     help="Time to search for the smallest failing example "
+                          "(0: no search)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
         click.option("--verbose", "-v", is_flag=True,
                      help="Log what the harness does."),
@@ -152,7 +173,7 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
             examples_requested=config.examples,
             oracles=[OracleInfo(name, o.version) for name, o in oracles.items()],
             options={k: v for k, v in options.items()
-                     if k not in ("quiet", "verbose")},
+                     if k not in ("quiet", "verbose", "shrink_seconds")},
         )
         # The strategy checks its arguments when built: costs that no allowed
         # activation fits are reported here, before the first example.
@@ -173,9 +194,47 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
             report.error = f"internal error: {type(error).__name__}: {error}"
             reporter.error(f"{report.error} (run with -v for the traceback; the "
                            "examples finished so far are in the report)")
+    if report.failures and not report.interrupted and options["shrink_seconds"] > 0:
+        _shrink(config, candidate, oracles, report, options, reporter)
     written = _write_outputs(report, options, reporter)
     reporter.summary(report, written)
     return report.exit_code
+
+
+def _shrink(config: CampaignConfig, candidate: Candidate,
+            oracles: dict[str, Oracle], report: CampaignReport,
+            options: dict[str, Any], reporter: ConsoleReporter) -> None:
+    """Find the smallest failing example, save it, and add it to the report.
+
+    Hypothesis shrinks a failure it finds anew; a failing example of the
+    campaign itself wins when it is smaller still.
+    """
+    reporter.err.print("gradproof: looking for the smallest failing example")
+    found: list[Example] = []
+    try:
+        shrunk = smallest_failure(config, candidate, oracles, options["shrink_seconds"])
+        if shrunk is not None:
+            found.append(shrunk[0])
+    except KeyboardInterrupt:
+        pass
+    found += [e for e in map(example_of, report.failures) if e is not None]
+    if not found:
+        return
+    example = min(found, key=lambda e: (e.architecture.n_parameters, e.batch,
+                                        e.architecture.n))
+    example.label = "smallest failing example"
+    with np.errstate(all="ignore"):
+        judgement = check_example(example, candidate, oracles, config.dtype,
+                                  config.strict_kinks)
+    path = Path(options["report_path"]).with_suffix("")
+    path = path.with_name(path.name + "-smallest.npz")
+    try:
+        save_example(example, path, target=candidate.name, dtype=config.dtype,
+                     strict_kinks=config.strict_kinks)
+        command = replay_command(path, config.dtype, candidate.name)
+    except OSError as error:
+        command = f"(could not save the example: {error.strerror})"
+    report.smallest = record_of(-1, example, judgement, command)
 
 
 def _write_outputs(report: CampaignReport, options: dict[str, Any],
@@ -207,3 +266,4 @@ def _write_outputs(report: CampaignReport, options: dict[str, Any],
 from reports.mutants import mutants  # noqa: E402
 
 main.add_command(mutants)
+main.add_command(replay)

@@ -76,6 +76,13 @@ class ConsoleReporter:
             self.out.print(f"  [red]{escape(record.message)}[/red]")
         if len(report.failures) > 5:
             self.out.print(f"  ... and {len(report.failures) - 5} more in the report")
+        if report.smallest is not None:
+            smallest = report.smallest
+            self.out.print("smallest failing example: "
+                           f"{escape(smallest.architecture)}, batch {smallest.batch}")
+            self.out.print(f"  {escape(smallest.message)}")
+            self.out.print(f"  replay it with: {escape(smallest.details.reproducer)}"
+                           if smallest.details else "")
         for path in written:
             self.out.print(f"wrote {escape(path)}")
 

@@ -109,6 +109,7 @@ class CampaignReport:
     duration: float = 0.0
     interrupted: bool = False
     error: str | None = None
+    smallest: ExampleRecord | None = None
 
     @property
     def counts(self) -> dict[str, int]:

@@ -161,3 +161,35 @@ def test_an_unwritable_report_path_is_reported_not_raised(tmp_path):
     assert result.returncode == 2
     assert "could not write a-file/report.html" in result.stderr
     assert json.loads((tmp_path / "out.json").read_text())["examples_run"] == 12
+
+
+def test_a_failing_check_saves_the_smallest_example_and_replay_judges_it_alone(
+    tmp_path
+):
+    write_module(tmp_path, "bad", SCALED)
+    write_module(tmp_path, "good", CORRECT)
+    result = gradproof("check", "bad:gradients", *FAST, "--shrink-seconds", "30",
+                       "--json", "out.json", cwd=tmp_path)
+    assert result.returncode == 1
+    data = json.loads((tmp_path / "out.json").read_text())
+    smallest = data["smallest"]
+    failing = [e for e in data["examples"] if e["verdict"] == "discrepancy"]
+    assert smallest["n_parameters"] <= min(e["n_parameters"] for e in failing)
+    assert smallest["batch"] > 1  # the fault multiplies by the batch size
+    assert "likely fault: a factor of the batch size" in smallest["message"]
+    assert smallest["details"]["reproducer"].startswith(
+        "gradproof replay gradproof-report-smallest.npz")
+
+    replayed = gradproof("replay", "gradproof-report-smallest.npz", cwd=tmp_path)
+    assert replayed.returncode == 1
+    assert "discrepancy: replayed example: dJ/dw_" in replayed.stdout
+    fixed = gradproof("replay", "gradproof-report-smallest.npz", "--target",
+                      "good:gradients", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_replay_refuses_a_file_it_did_not_write(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"not an archive")
+    result = gradproof("replay", "junk.npz", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not a gradproof reproducer" in result.stderr
