@@ -6,8 +6,9 @@ depth, a width and a batch size, each rounded up to a power of two. The extra
 layers sit in front of the real ones as identity layers with ``w = I``; extra
 units have zero weights, biases and inputs; extra outputs and samples are
 masked out of ``J``. Which activation each layer applies and which cost is used
-are runtime indices into ``lax.switch``, so one compiled program serves every
-architecture that fits its bucket.
+are runtime indices into ``lax.switch``, and the layers are one ``lax.scan``, so
+one compiled program serves every architecture that fits its bucket: depths up
+to 8 share one, and widths and batches go in powers of two from 8.
 
 Float64 is switched on only inside :meth:`JaxOracle.compute`, through
 ``jax.enable_x64``, so importing this module changes no global JAX setting.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +32,7 @@ from manual_backprop import ACTIVATIONS, COSTS, Example, Gradients
 logger = logging.getLogger(__name__)
 
 Array = jax.Array
-_MIN_DEPTH, _MIN_WIDTH, _MIN_BATCH = 2, 8, 8
+_MIN_DEPTH, _MIN_WIDTH, _MIN_BATCH = 8, 8, 8
 
 
 def _leaky_relu(l: Array) -> Array:
@@ -108,18 +110,29 @@ def _padded_cost(W, B, E, X, Y, activation_codes, cost_code, out_mask, sample_sc
     """``J`` of a padded network: ``W`` is ``(depth, P, P)``, ``B`` ``(depth, P)``,
     ``E`` the zero probes ``(depth, batch, P)``; ``sample_scale`` is ``(batch,)``,
     the reduction's weight for real samples and 0 for padding."""
-    outputs = [X]
-    for k in range(W.shape[0]):
-        l = outputs[-1] @ W[k].T + B[k] + E[k]
-        outputs.append(lax.switch(activation_codes[k], _ACTIVATION_BRANCHES, l,
-                                  out_mask))
-    per_sample = lax.switch(cost_code, _COST_BRANCHES, outputs[-1], Y, out_mask)
-    return jnp.sum(per_sample * sample_scale), jnp.stack(outputs)
+    def layer(f: Array, inputs: tuple[Array, ...]) -> tuple[Array, Array]:
+        w, b, e, code = inputs
+        f = lax.switch(code, _ACTIVATION_BRANCHES, f @ w.T + b + e, out_mask)
+        return f, f
+
+    # One layer, scanned: the program's size does not grow with the depth.
+    h, outputs = lax.scan(layer, X, (W, B, E, activation_codes))
+    per_sample = lax.switch(cost_code, _COST_BRANCHES, h, Y, out_mask)
+    return jnp.sum(per_sample * sample_scale), jnp.concatenate([X[None], outputs])
 
 
 _value_and_grad = jax.jit(
     jax.value_and_grad(_padded_cost, argnums=(0, 1, 2), has_aux=True)
 )
+
+
+def keep_compiled_programs(directory: Path) -> None:
+    """Keep compiled programs in ``directory`` so later runs load them instead
+    of compiling again. This sets JAX's process-wide compilation cache, so the
+    command line calls it; importing this module does not."""
+    directory.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def _bucket(size: int, smallest: int) -> int:

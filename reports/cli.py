@@ -140,6 +140,15 @@ def check(target: str, **options: Any) -> None:
     sys.exit(_campaign(functools.partial(load_candidate, target), options))
 
 
+def _shown_options(options: dict[str, Any]) -> dict[str, str]:
+    """The options worth a line in the report: set, and not shown elsewhere."""
+    elsewhere = {"seed", "dtype", "reduction", "examples", "quiet", "verbose",
+                 "shrink_seconds", "report_path", "json_path", "junit_path"}
+    return {k.replace("_", " "): ", ".join(map(str, v)) if isinstance(v, tuple)
+            else str(v) for k, v in options.items()
+            if k not in elsewhere and v not in (None, False)}
+
+
 def _cache_directory() -> Path:
     """Where Hypothesis may keep its files, instead of ``.hypothesis`` in the
     current directory."""
@@ -157,6 +166,9 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
     try:
         candidate = make_candidate()
         oracles: dict[str, Oracle] = {n: make_oracle(n) for n in options["oracles"]}
+        if "jax" in oracles:
+            from oracles.jax_oracle import keep_compiled_programs
+            keep_compiled_programs(_cache_directory().parent / "jax")
         config = CampaignConfig(
             examples=options["examples"], seed=options["seed"], dtype=options["dtype"],
             activations=options["activations"], costs=options["costs"],
@@ -172,8 +184,7 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
             seed=config.seed, dtype=config.dtype, reduction=config.reduction,
             examples_requested=config.examples,
             oracles=[OracleInfo(name, o.version) for name, o in oracles.items()],
-            options={k: v for k, v in options.items()
-                     if k not in ("quiet", "verbose", "shrink_seconds")},
+            options=_shown_options(options),
         )
         # The strategy checks its arguments when built: costs that no allowed
         # activation fits are reported here, before the first example.
