@@ -59,16 +59,20 @@ def unit_roundoff(dtype: str) -> float:
 
 
 def _cost_slope(cost: str, h: Array, y: Array) -> Array:
-    """``|dJ_sample/dh|``, or a bound on it, ``(batch, n_n)``."""
+    """The size of the terms of ``dJ_sample/dh``, ``(batch, n_n)``.
+
+    Terms, not their sum: ``h - y`` is computed from ``h`` and ``y``, and when
+    ``h`` is close to ``y`` its rounding error is that of ``h``, not of ``h - y``.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         if cost == "half_sse":
-            return np.abs(h - y)
+            return np.abs(h) + np.abs(y)
         if cost == "mse":
-            return 2 * np.abs(h - y) / h.shape[1]
+            return 2 * (np.abs(h) + np.abs(y)) / h.shape[1]
         if cost == "cross_entropy":
             return np.abs(y) / np.abs(h)
         if cost == "binary_cross_entropy":
-            return np.abs(h - y) / np.abs(h * (1 - h))
+            return np.abs(y) / np.abs(h) + np.abs(1 - y) / np.abs(1 - h)
         p = np.exp(h - np.max(h, axis=1, keepdims=True))
         p /= np.sum(p, axis=1, keepdims=True)
         return p * np.sum(np.abs(y), axis=1, keepdims=True) + np.abs(y)

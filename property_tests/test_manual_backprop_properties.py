@@ -17,6 +17,7 @@ from hypothesis import given, note
 from manual_backprop import DTYPES, Example, backprop
 from oracles import Verdict, judge
 from oracles.base import Oracle
+from oracles.tolerance import conditioning, tolerances
 from property_tests.strategies import examples
 
 ACCEPTED = {Verdict.AGREE, Verdict.NON_DIFFERENTIABLE, Verdict.FD_NOISE,
@@ -70,17 +71,19 @@ def test_the_cost_J_is_the_same_in_every_implementation(
     example: Example, torch_oracle: Oracle, jax_oracle: Oracle, fd_oracle: Oracle
 ) -> None:
     with np.errstate(all="ignore"):
+        reference: Any = torch_oracle.compute(example)
         values: dict[str, float] = {"manual": float(backprop(example).J or 0.0)}
-        for oracle in (torch_oracle, jax_oracle, fd_oracle):
+        for oracle in (jax_oracle, fd_oracle):
             result: Any = oracle.compute(example)
             values[oracle.name] = float(result.J)
-    finite = [v for v in values.values() if np.isfinite(v)]
-    if len(finite) < len(values):
-        assert not finite, f"J is finite in some implementations only: {values}"
-        return
-    scale = max(abs(v) for v in finite) + 1e-300
-    spread = max(finite) - min(finite)
-    assert spread <= 1e-9 * scale + 1e-12, f"J differs across implementations: {values}"
+    note(f"J: torch {reference.J!r}, {values}")
+    if conditioning(example, reference, "float64") or not np.isfinite(reference.J):
+        return  # an output on the singularity of a log cost: J is inf where h is
+    tolerance = 2 * tolerances(example, reference, "float64").J
+    for name, value in values.items():
+        assert abs(value - reference.J) <= tolerance, (
+            f"J of {name} is {value!r}, of torch {reference.J!r}: beyond {tolerance:.3g}"
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -8,13 +8,16 @@ the campaign and keeps what it has.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
 import random
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -72,6 +75,41 @@ class ManualBackprop:
 
 class CandidateFailure(Exception):
     """The code under test raised or returned something malformed."""
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C, deferred to the end of the example being checked.
+
+    A ``BaseException``, so that Hypothesis lets it through instead of treating
+    it as a failing example to replay.
+    """
+
+
+# Set by the first Ctrl-C of a campaign; read between examples, and by the
+# plug-in to tell a real Ctrl-C from code under test that raises KeyboardInterrupt.
+INTERRUPTED = threading.Event()
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Within the block, a first Ctrl-C only sets :data:`INTERRUPTED`, so that no
+    oracle (a JAX compilation, say) is torn down half-way; a second one stops
+    at once."""
+    INTERRUPTED.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if INTERRUPTED.is_set():
+            raise KeyboardInterrupt
+        INTERRUPTED.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -280,6 +318,8 @@ def run_campaign(
     @given(strategy)
     def one_example(example: Example) -> None:
         index = len(report.examples)
+        if INTERRUPTED.is_set():
+            raise _Interrupted
         if index >= config.examples:
             return
         example.label = f"example {index}"
@@ -295,10 +335,10 @@ def run_campaign(
             on_example(record)
 
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), deferred_interrupts():
             one_example()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         report.interrupted = True
-        logger.warning("interrupted after %d examples", len(report.examples))
+        logger.info("interrupted after %d examples", len(report.examples))
     report.duration = time.perf_counter() - started
     return report

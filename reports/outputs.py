@@ -8,6 +8,7 @@ which then replaces the target in one ``os.replace``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -24,15 +25,25 @@ _NEW_FILE_MODE = 0o644
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """Raise ``OSError`` unless ``path`` is a regular file or does not exist yet."""
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        raise OSError(errno.EEXIST, "it exists and is not a regular file", str(path))
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically and return the path.
 
     The text goes to a temporary file in the same directory, which replaces
     ``path`` once complete; on any error the temporary file is removed and
     ``path`` is left as it was. Missing parent directories are created. A new
-    file gets mode 0644; a replaced file keeps its mode.
+    file gets mode 0644; a replaced file keeps its mode. A symbolic link is
+    followed, so its target is what gets replaced; anything but a regular file
+    (a device, a pipe, a folder) is refused.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path))
+    check_output_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = target.stat().st_mode & 0o777

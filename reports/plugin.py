@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from manual_backprop import Example, Gradients, InvalidArgument
-from reports.campaign import CandidateFailure
+from reports.campaign import INTERRUPTED, CandidateFailure
 
 GradientFunction = Callable[..., Any]
 
@@ -31,9 +31,13 @@ def load_candidate(target: str) -> ContractCandidate:
         raise InvalidArgument(f"target {target!r}: expected MODULE:NAME, for "
                               "example mypackage.backprop:gradients")
     sys.path.insert(0, str(Path.cwd()))
+    if module_name.endswith(".py") or "/" in module_name:
+        raise InvalidArgument(f"target {target!r}: expected a module name, not a "
+                              "file path; run from the module's folder and drop "
+                              "the .py (mymodule:gradients)")
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise InvalidArgument(f"could not import {module_name!r}: "
                               f"{type(error).__name__}: {error}") from None
     function = module
@@ -43,9 +47,9 @@ def load_candidate(target: str) -> ContractCandidate:
                                   f"{attribute!r}; check the name after the colon")
         function = getattr(function, part)
     if not callable(function):
-        raise InvalidArgument(f"{target} is a {type(function).__name__}, not a "
-                              "callable gradients(weights, biases, activations, "
-                              "cost, X, Y)")
+        raise InvalidArgument(f"{target} is not callable (it is of type "
+                              f"{type(function).__name__}); expected a function "
+                              "gradients(weights, biases, activations, cost, X, Y)")
     return ContractCandidate(function, target)
 
 
@@ -68,14 +72,26 @@ class ContractCandidate:
         weights, biases, X, Y = example.cast(dtype)
         inputs = [*weights, *biases, X, Y]
         copies = [a.copy() for a in inputs]
+        listed = ([id(w) for w in weights], [id(b) for b in biases])
         a = example.architecture
         try:
             returned = self.function(weights, biases, list(a.activations), a.cost,
                                      X, Y)
-        except Exception as error:
+        except KeyboardInterrupt as error:
+            if INTERRUPTED.is_set():
+                raise
+            raise CandidateFailure(f"{self.name} raised:\n{_user_traceback(error)}")\
+                from None
+        except (Exception, SystemExit) as error:
             raise CandidateFailure(f"{self.name} raised:\n{_user_traceback(error)}")\
                 from None
 
+        if ([id(w) for w in weights], [id(b) for b in biases]) != listed:
+            raise CandidateFailure(
+                f"{self.name} changed the list weights or biases in place (added, "
+                "removed or replaced an entry); gradient code must leave its "
+                "arguments as they were"
+            )
         changed = [k for k, (x, c) in enumerate(zip(inputs, copies))
                    if not np.array_equal(x, c, equal_nan=True)]
         if changed:

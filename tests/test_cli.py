@@ -129,7 +129,7 @@ def test_the_traceback_of_failing_user_code_is_its_own(tmp_path):
     pytest.param("good:nothing_here", "has no attribute 'nothing_here'",
                  id="missing-function"),
     pytest.param("good", "expected MODULE:NAME", id="no-colon"),
-    pytest.param("good:VALUE", "not a callable", id="not-callable"),
+    pytest.param("good:VALUE", "is not callable", id="not-callable"),
 ])
 def test_a_target_that_cannot_be_loaded_exits_2(tmp_path, target, message):
     write_module(tmp_path, "good", CORRECT + "    VALUE = 3\n")
@@ -154,13 +154,33 @@ def test_an_interrupted_run_writes_what_it_has_and_exits_2(tmp_path):
     assert (tmp_path / "gradproof-report.html").exists()
 
 
-def test_an_unwritable_report_path_is_reported_not_raised(tmp_path):
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(["--report", "a-file/report.html"], "cannot write in",
+                 id="inside-a-file"),
+    pytest.param(["--report", "a-folder"], "is a directory", id="a-folder"),
+    pytest.param(["--report", "/dev/null"], "not a regular file", id="a-device"),
+    pytest.param(["--report", ""], "--report is empty", id="empty"),
+    pytest.param(["--json", "same", "--junit", "same"], "name the same file",
+                 id="one-file-twice"),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_any_example(
+    tmp_path, args, message
+):
     (tmp_path / "a-file").write_text("not a directory")
-    result = gradproof("run", *FAST, "--report", "a-file/report.html",
-                       "--json", "out.json", cwd=tmp_path)
+    (tmp_path / "a-folder").mkdir()
+    result = gradproof("run", *FAST, *args, cwd=tmp_path)
     assert result.returncode == 2
-    assert "could not write a-file/report.html" in result.stderr
-    assert json.loads((tmp_path / "out.json").read_text())["examples_run"] == 12
+    assert message in result.stderr
+    assert "examples in" not in result.stdout
+
+
+def test_a_report_path_that_is_a_symbolic_link_writes_through_the_link(tmp_path):
+    (tmp_path / "real.html").write_text("old")
+    (tmp_path / "link.html").symlink_to(tmp_path / "real.html")
+    result = gradproof("run", *FAST, "--report", "link.html", cwd=tmp_path)
+    assert result.returncode == 0
+    assert (tmp_path / "link.html").is_symlink()
+    assert "<html" in (tmp_path / "real.html").read_text()
 
 
 def test_a_failing_check_saves_the_smallest_example_and_replay_judges_it_alone(
@@ -193,3 +213,43 @@ def test_replay_refuses_a_file_it_did_not_write(tmp_path):
     result = gradproof("replay", "junk.npz", cwd=tmp_path)
     assert result.returncode == 2
     assert "not a gradproof reproducer" in result.stderr
+
+
+EXITS = """
+    def gradients(weights, biases, activations, cost, X, Y):
+        raise SystemExit(0)
+"""
+INTERRUPTS = """
+    def gradients(weights, biases, activations, cost, X, Y):
+        raise KeyboardInterrupt
+"""
+POPS = """
+    from manual_backprop import gradients as correct
+
+    def gradients(weights, biases, activations, cost, X, Y):
+        result = correct(weights, biases, activations, cost, X, Y)
+        weights.pop()
+        return result
+"""
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    pytest.param(EXITS, "SystemExit", id="exits"),
+    pytest.param(INTERRUPTS, "KeyboardInterrupt", id="raises-keyboard-interrupt"),
+    pytest.param(POPS, "changed the list weights or biases", id="pops-a-layer"),
+])
+def test_code_that_exits_interrupts_or_edits_its_lists_fails_with_exit_1(
+    tmp_path, body, expected
+):
+    write_module(tmp_path, "bad", body)
+    result = gradproof("check", "bad:gradients", *FAST, "--shrink-seconds", "0",
+                       cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stdout
+
+
+def test_a_module_that_exits_on_import_is_a_failed_import(tmp_path):
+    (tmp_path / "leaves.py").write_text("import sys\nsys.exit(0)\n")
+    result = gradproof("check", "leaves:gradients", *FAST, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "could not import 'leaves': SystemExit" in result.stderr
