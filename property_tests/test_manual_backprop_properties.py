@@ -82,7 +82,8 @@ def test_the_cost_J_is_the_same_in_every_implementation(
     tolerance = 2 * tolerances(example, reference, "float64").J
     for name, value in values.items():
         assert abs(value - reference.J) <= tolerance, (
-            f"J of {name} is {value!r}, of torch {reference.J!r}: beyond {tolerance:.3g}"
+            f"J of {name} is {value!r}, of torch {reference.J!r}: "
+            f"beyond {tolerance:.3g}"
         )
 
 
