@@ -126,16 +126,20 @@ def _log_softmax(l: Array) -> Array:
     return l - _log_sum_exp(l, keepdims=True)
 
 
-def _log_probabilities(output: str, l: Array) -> tuple[Array, Array] | None:
-    """``log h`` and ``log(1 - h)`` computed from ``l_n`` without rounding ``h``.
+def _log_probabilities(output: str, l: Array, with_rest: bool
+                       ) -> tuple[Array, Array | None] | None:
+    """``log h`` and, if ``with_rest``, ``log(1 - h)``, computed from ``l_n``
+    without rounding ``h``.
 
     Near 0 or 1 a probability loses its digits once rounded; from the
     pre-activation, ``log sigmoid(l) = -softplus(-l)`` and, for softmax,
     ``log(1 - s_j) = logsumexp_{k != j} l_k - logsumexp_k l_k`` keep them.
     """
     if output == "sigmoid":
-        return -_softplus(-l), -_softplus(l)
+        return -_softplus(-l), -_softplus(l) if with_rest else None
     if output == "softmax":
+        if not with_rest:
+            return _log_softmax(l), None
         n_out = l.shape[-1]
         others = np.where(np.eye(n_out, dtype=bool), -np.inf, l[..., None, :])
         log_rest = _log_sum_exp(others) - _log_sum_exp(l, keepdims=True)
@@ -143,11 +147,13 @@ def _log_probabilities(output: str, l: Array) -> tuple[Array, Array] | None:
     return None
 
 
-def _log_cost(cost: str, log_h: Array, log_rest: Array, y: Array) -> Array | None:
+def _log_cost(cost: str, log_h: Array, log_rest: Array | None, y: Array
+              ) -> Array | None:
     """The per-sample cost from log-probabilities, for the costs that take logs."""
     if cost == "cross_entropy":
         return -np.sum(np.where(y != 0, y * log_h, 0.0), axis=-1)
     if cost == "binary_cross_entropy":
+        assert log_rest is not None
         terms = (np.where(y != 0, y * log_h, 0.0)
                  + np.where(y != 1, (1 - y) * log_rest, 0.0))
         return -np.sum(terms, axis=-1)
@@ -287,9 +293,11 @@ class _Run:
         """``J`` from the output layer's ``l_n`` and ``h = f_n(l_n)``."""
         a, y = self.architecture, self.example.Y
         per_sample = None
-        logs = _log_probabilities(a.activations[-1], l)
-        if logs is not None:
-            per_sample = _log_cost(a.cost, *logs, y)
+        if a.cost in ("cross_entropy", "binary_cross_entropy"):
+            logs = _log_probabilities(a.activations[-1], l,
+                                      a.cost == "binary_cross_entropy")
+            if logs is not None:
+                per_sample = _log_cost(a.cost, *logs, y)
         if per_sample is None:
             per_sample = _COSTS[a.cost](h, y)
         return np.sum(per_sample, axis=-1) * self.scale

@@ -170,6 +170,10 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
         if "jax" in oracles:
             from oracles.jax_oracle import keep_compiled_programs
             keep_compiled_programs(_cache_directory().parent / "jax")
+        if "torch" in oracles:
+            # Networks of this size run fastest, and steadiest, on one thread.
+            import torch
+            torch.set_num_threads(1)
         config = CampaignConfig(
             examples=options["examples"], seed=options["seed"], dtype=options["dtype"],
             activations=options["activations"], costs=options["costs"],
