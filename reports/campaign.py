@@ -45,11 +45,15 @@ from oracles.compare import (
 )
 from oracles.diagnosis import diagnose, faulty_torch_references
 from property_tests.strategies import architectures, examples
+from reports.heatmaps import weight_heat_maps
 from reports.model import (
     BlockRow,
     CampaignReport,
     ExampleDetails,
     ExampleRecord,
+    HeatMap,
+    pair_summaries,
+    relative_errors,
     summarise,
 )
 
@@ -141,18 +145,25 @@ def _arrays(example: Example) -> dict[str, object]:
 
 
 def _record(index: int, example: Example, judgement: Judgement, seconds: float,
-            keep_details: bool, reproducer: str) -> ExampleRecord:
+            keep_details: bool, reproducer: str,
+            evidence: _Evidence | None = None) -> ExampleRecord:
+    """The report row of an example: summaries always (the worst excess of each
+    pair compared, the worst relative error against each oracle); with
+    ``keep_details``, every comparison, the arrays and, from ``evidence``, heat
+    maps of the weight gradients."""
     a = example.architecture
     worst_excess, worst_rel = summarise(judgement)
     details = None
     if keep_details:
         rows = sorted((BlockRow.from_comparison(c) for c in judgement.comparisons),
                       key=lambda r: (r.passed, -r.excess))
+        heat_maps, skipped = evidence.heat_maps(example) if evidence else ([], [])
         details = ExampleDetails(
             blocks=rows, arrays=_arrays(example), reproducer=reproducer,
             disagreeing=list(judgement.disagreeing_oracles),
             diagnoses=list(judgement.diagnoses),
             first_layer_from_output=judgement.first_layer_from_output,
+            heat_maps=heat_maps, heat_maps_skipped=skipped,
         )
     return ExampleRecord(
         index=index, label=example.label, architecture=a.describe(), depth=a.n,
@@ -161,7 +172,53 @@ def _record(index: int, example: Example, judgement: Judgement, seconds: float,
         n_parameters=a.n_parameters, verdict=judgement.verdict.value,
         message=judgement.message, worst_excess=worst_excess,
         worst_rel_error=worst_rel, seconds=seconds, details=details,
+        pairs=pair_summaries(judgement), rel_errors=relative_errors(judgement),
     )
+
+
+class _Evidence:
+    """Wraps the candidate and the oracles of a campaign and keeps what each
+    returned on the example being checked (only that one), so that a failing
+    example can show its discrepancy entry by entry."""
+
+    def __init__(self, candidate: Candidate, oracles: dict[str, Oracle],
+                 dtype: str) -> None:
+        self.dtype = dtype
+        self.gradients: Gradients | None = None
+        self.results: dict[str, object] = {}
+        self.candidate = _KeepsGradients(candidate, self)
+        self.oracles: dict[str, Oracle] = {
+            name: _KeepsResult(name, oracle, self) for name, oracle in oracles.items()}
+
+    def forget(self) -> None:
+        self.gradients, self.results = None, {}
+
+    def heat_maps(self, example: Example) -> tuple[list[HeatMap], list[int]]:
+        if not isinstance(self.gradients, Gradients):
+            return [], []
+        return weight_heat_maps(example, self.gradients, self.results, self.dtype)
+
+
+class _KeepsGradients:
+    def __init__(self, candidate: Candidate, evidence: _Evidence) -> None:
+        self.name = candidate.name
+        self._candidate, self._evidence = candidate, evidence
+
+    def __call__(self, example: Example, dtype: str) -> Gradients:
+        gradients = self._candidate(example, dtype)
+        self._evidence.gradients = gradients
+        return gradients
+
+
+class _KeepsResult:
+    def __init__(self, name: str, oracle: Oracle, evidence: _Evidence) -> None:
+        self.name, self.version = oracle.name, oracle.version
+        self._key, self._oracle, self._evidence = name, oracle, evidence
+
+    def compute(self, example: Example) -> object:
+        result = self._oracle.compute(example)
+        self._evidence.results[self._key] = result
+        return result
 
 
 _ARBITER = ExtendedPrecisionOracle()
@@ -310,6 +367,7 @@ def run_campaign(
     """
     strategy = campaign_strategy(config)
     started = time.perf_counter()
+    evidence = _Evidence(candidate, oracles, config.dtype)
 
     @seed(config.seed)
     @settings(max_examples=config.examples, database=None, deadline=None,
@@ -324,12 +382,14 @@ def run_campaign(
             return
         example.label = f"example {index}"
         t0 = time.perf_counter()
-        judgement = check_example(example, candidate, oracles, config.dtype,
-                                  config.strict_kinks)
+        evidence.forget()
+        judgement = check_example(example, evidence.candidate, evidence.oracles,
+                                  config.dtype, config.strict_kinks)
+        seconds = time.perf_counter() - t0
         keep = judgement.verdict.fails and (
             len(report.failures) < config.detailed_failures)
-        record = _record(index, example, judgement, time.perf_counter() - t0, keep,
-                         report.command)
+        record = _record(index, example, judgement, seconds, keep, report.command,
+                         evidence)
         report.examples.append(record)
         if on_example is not None:
             on_example(record)

@@ -25,6 +25,7 @@ import jinja2
 from oracles.compare import CANDIDATE, Verdict
 from reports.model import BlockRow, CampaignReport, ExampleRecord
 from reports.outputs import atomic_write_text
+from reports.plots import campaign_plots
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The parameters drawn on each layer's box, in order: weights, biases, l_i.
@@ -44,6 +45,9 @@ def render_html(report: CampaignReport) -> str:
         verdicts=[v.value for v in Verdict],
         detailed=detailed,
         pattern=failure_pattern(report),
+        agreement=report.agreement,
+        plots=campaign_plots(report),
+        heat_levels=HEAT_LEVELS,
         style=style,
         script=script,
         style_hash=_csp_hash(style),
@@ -68,7 +72,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(num=format_number, times=format_multiple, sortkey=sort_key,
                        slug=verdict_slug, index=format_index, duration=format_duration,
-                       arrays=format_arrays)
+                       arrays=format_arrays, heat=heat_level)
     env.globals.update(layers=layer_boxes, failing_names=failing_block_names,
                        notable_cosine=_notable_cosine, notable_ratio=_notable_ratio)
     return env
@@ -162,6 +166,26 @@ def _json_rows(value: Any, depth: int) -> str:
     pad = "  " * (depth + 1)
     inner = [pad + _json_rows(v, depth + 1) for v in value]
     return "[\n" + ",\n".join(inner) + "\n" + "  " * depth + "]"
+
+
+# Heat maps: an entry's error over tolerance as one of a few colour levels
+# (classes, since the page's policy allows no inline style), each an upper
+# bound and its legend.
+HEAT_LEVELS = (
+    (0.0, "0"), (1e-2, "\u2264 0.01"), (1.0, "\u2264 1 (agrees)"),
+    (1e2, "\u2264 100"), (1e6, "\u2264 10\u2076"), (math.inf, "> 10\u2076"),
+)
+
+
+def heat_level(excess: Any) -> int:
+    """The colour level of an entry's error over tolerance: 0 exact, 1-2 within
+    tolerance, 3-5 past it; NaN is past everything."""
+    if isinstance(excess, str):
+        excess = float(excess)
+    for level, (bound, _) in enumerate(HEAT_LEVELS):
+        if excess <= bound:
+            return level
+    return len(HEAT_LEVELS) - 1
 
 
 # Views of a failing example: where it disagrees.

@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from oracles.compare import BlockComparison, Judgement, Verdict
+from oracles.compare import CANDIDATE, BlockComparison, Judgement, Verdict
 
 
 @dataclass
@@ -46,9 +46,27 @@ class BlockRow:
 
 
 @dataclass
+class HeatMap:
+    """The discrepancy of ``dJ/dw_i`` entry by entry: ``|code under test -
+    reference| / tolerance``, shape ``(n_i, n_{i-1})``, against the autograd
+    oracle ``against``; ``worst`` indexes the largest entry."""
+
+    layer: int
+    against: str
+    excess: list[list[float]]
+    worst: list[int]
+    worst_excess: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.excess), len(self.excess[0]) if self.excess else 0
+
+
+@dataclass
 class ExampleDetails:
     """What a failing example shows: every comparison, worst first, the arrays
-    of the example (float64, as nested lists) and how to replay it."""
+    of the example (float64, as nested lists) and how to replay it; heat maps
+    of its weight gradients, and the layers too wide to draw one for."""
 
     blocks: list[BlockRow]
     arrays: dict[str, Any]
@@ -56,6 +74,8 @@ class ExampleDetails:
     disagreeing: list[str] = field(default_factory=list)
     first_layer_from_output: int | None = None
     diagnoses: list[str] = field(default_factory=list)
+    heat_maps: list[HeatMap] = field(default_factory=list)
+    heat_maps_skipped: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +99,11 @@ class ExampleRecord:
     worst_rel_error: float
     seconds: float
     details: ExampleDetails | None = None
+    # Small summaries kept for every example: the worst excess of each pair
+    # compared, keyed "subject|against", and the worst relative error of the
+    # code under test against each oracle.
+    pairs: dict[str, float] = field(default_factory=dict)
+    rel_errors: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -89,6 +114,32 @@ class ExampleRecord:
 class OracleInfo:
     name: str
     version: str
+
+
+PAIR_SEPARATOR = "|"
+
+
+@dataclass
+class PairAgreement:
+    """One cell of the agreement matrix: on how many examples a pair was
+    compared, on how many it agreed, and its worst error over tolerance."""
+
+    compared: int = 0
+    agreed: int = 0
+    worst_excess: float = 0.0
+
+
+@dataclass
+class AgreementMatrix:
+    """The code under test and every oracle, pair by pair, across a campaign;
+    a pair is unordered, so the matrix is symmetric."""
+
+    names: list[str]
+    cells: dict[frozenset[str], PairAgreement]
+
+    def cell(self, a: str, b: str) -> PairAgreement | None:
+        """The cell of ``a`` and ``b``; ``None`` if they were never compared."""
+        return self.cells.get(frozenset((a, b)))
 
 
 @dataclass
@@ -145,6 +196,26 @@ class CampaignReport:
             return "interrupted: no discrepancy in the examples run"
         return "every example agrees"
 
+    @property
+    def agreement(self) -> AgreementMatrix:
+        """Who agreed with whom: the code under test first, then the oracles in
+        the order of the run, then any other reference compared (the arbiter)."""
+        cells: dict[frozenset[str], PairAgreement] = {}
+        seen: list[str] = []
+        for record in self.examples:
+            for key, excess in record.pairs.items():
+                subject, _, against = key.partition(PAIR_SEPARATOR)
+                seen += [n for n in (subject, against) if n not in seen]
+                cell = cells.setdefault(frozenset((subject, against)),
+                                        PairAgreement())
+                cell.compared += 1
+                cell.agreed += excess <= 1.0
+                if not excess <= cell.worst_excess:  # NaN counts as worst
+                    cell.worst_excess = excess
+        names = list(dict.fromkeys([CANDIDATE, *(o.name for o in self.oracles)]))
+        names += sorted(n for n in seen if n not in names)
+        return AgreementMatrix(names, cells)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary; NaN and infinity become strings."""
         data = asdict(self)
@@ -169,3 +240,31 @@ def summarise(judgement: Judgement) -> tuple[float, float]:
     if worst is None:
         return 0.0, 0.0
     return worst.excess, worst.max_rel_error
+
+
+# Comparisons with these references are not between the code under test and an
+# oracle: the one-sided slopes at a kink are a range, not an answer.
+_NOT_ORACLES = frozenset({"one-sided slopes"})
+
+
+def pair_summaries(judgement: Judgement) -> dict[str, float]:
+    """The worst excess of each pair compared, keyed ``"subject|against"``."""
+    worst: dict[str, float] = {}
+    for c in judgement.comparisons:
+        if c.against in _NOT_ORACLES:
+            continue
+        key = f"{c.subject}{PAIR_SEPARATOR}{c.against}"
+        if key not in worst or not c.excess <= worst[key]:
+            worst[key] = c.excess
+    return worst
+
+
+def relative_errors(judgement: Judgement) -> dict[str, float]:
+    """The worst relative error of the code under test against each oracle."""
+    worst: dict[str, float] = {}
+    for c in judgement.comparisons:
+        if c.subject != CANDIDATE or c.against in _NOT_ORACLES:
+            continue
+        if c.against not in worst or not c.max_rel_error <= worst[c.against]:
+            worst[c.against] = c.max_rel_error
+    return worst

@@ -11,23 +11,28 @@ import math
 import os
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import manual_backprop
+from manual_backprop import Architecture, Example
 from oracles import make_oracle
 from oracles.compare import CANDIDATE, Verdict
 from reports.campaign import CampaignConfig, run_campaign
+from reports.heatmaps import MAX_SIDE, weight_heat_maps
 from reports.html import format_number, render_html, write_html
 from reports.model import (
     BlockRow,
     CampaignReport,
     ExampleDetails,
     ExampleRecord,
+    HeatMap,
     OracleInfo,
 )
 from reports.outputs import atomic_write_text, junit_xml, write_json, write_junit
@@ -137,8 +142,7 @@ class _DoublesFirstWeightGradient:
         return gradients
 
 
-@pytest.fixture(scope="module")
-def campaign_report() -> CampaignReport:
+def _broken_campaign() -> CampaignReport:
     """A real campaign with a broken candidate: 12 examples against torch."""
     config = CampaignConfig(examples=12, seed=1, oracles=("torch",))
     oracles = {name: make_oracle(name) for name in config.oracles}
@@ -150,6 +154,11 @@ def campaign_report() -> CampaignReport:
         oracles=[OracleInfo(n, o.version) for n, o in oracles.items()], options={},
     )
     return run_campaign(config, _DoublesFirstWeightGradient(), oracles, report)
+
+
+@pytest.fixture(scope="module")
+def campaign_report() -> CampaignReport:
+    return _broken_campaign()
 
 
 # A small tree of the parsed page.
@@ -400,6 +409,186 @@ def test_the_content_security_policy_pins_the_inline_style_and_script(mixed_repo
         body = next(page.iter(tag)).text
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert f"{directive} 'sha256-{digest}'" in policy, tag
+
+
+# Across the campaign: the agreement matrix and the plots.
+
+def _paired(index: int, verdict: Verdict, pairs: dict[str, float],
+            rel: dict[str, float], **changes: object) -> ExampleRecord:
+    record = _record(index, verdict)
+    record.pairs, record.rel_errors = pairs, rel
+    for name, value in changes.items():
+        setattr(record, name, value)
+    return record
+
+
+@pytest.fixture
+def paired_report() -> CampaignReport:
+    """Four examples against torch and fd, counted by hand below: the code
+    under test fails against both on example 1, and only fd drifts on 2."""
+    c = CANDIDATE
+    return _report([
+        _paired(0, Verdict.AGREE, {f"{c}|torch": 0.5, f"{c}|fd": 0.25,
+                                   "torch|fd": 0.125}, {"torch": 1e-16, "fd": 1e-9}),
+        _paired(1, Verdict.DISCREPANCY, {f"{c}|torch": 3e13, f"{c}|fd": 2e7,
+                                         "torch|fd": 0.5}, {"torch": 1.0, "fd": 1.0},
+                worst_excess=3e13, depth=3, n_parameters=400),
+        _paired(2, Verdict.ORACLE_DISAGREEMENT, {f"{c}|torch": 0.0, f"{c}|fd": 7.0,
+                                                 "torch|fd": 9.0},
+                {"torch": 0.0, "fd": 1e-6}),
+        _paired(3, Verdict.CODE_ERROR, {}, {}),
+    ])
+
+
+def _matrix_cells(page: Node) -> dict[tuple[str, str], tuple[int, int, float]]:
+    matrix = page.find_id("agreement-matrix")
+    return {(td.attrs["data-row"], td.attrs["data-column"]):
+            (int(td.attrs["data-compared"]), int(td.attrs.get("data-agreed") or 0),
+             float(td.attrs.get("data-worst") or 0.0))
+            for td in matrix.iter("td") if "data-row" in td.attrs}
+
+
+def test_the_agreement_matrix_counts_each_pair_as_counted_by_hand(paired_report):
+    page = parse(render_html(paired_report))
+
+    cells = _matrix_cells(page)
+    c = CANDIDATE
+    expected = {(c, "torch"): (3, 2, 3e13), (c, "fd"): (3, 1, 2e7),
+                ("torch", "fd"): (3, 2, 9.0)}
+    for (a, b), counts in expected.items():
+        assert cells[a, b] == counts, (a, b)
+        assert cells[b, a] == counts, (b, a)
+    assert len(cells) == 6
+    header = [th.text for th in next(page.find_id("agreement-matrix").iter("thead"))
+              .iter("th")]
+    assert header == [c, "torch", "fd"]
+    assert "2 / 3 agree" in _squash(page.find_id("agreement-matrix").text)
+
+
+def test_a_real_campaign_fills_the_matrix_from_every_comparison(campaign_report):
+    cells = _matrix_cells(parse(render_html(campaign_report)))
+
+    compared = [r for r in campaign_report.examples if r.pairs]
+    failing = [r for r in compared if r.failed]
+    assert cells[CANDIDATE, "torch"] == (
+        len(compared), len(compared) - len(failing),
+        max(r.worst_excess for r in compared))
+
+
+def test_plots_are_inline_svg_with_no_inline_style_and_unique_ids(paired_report):
+    pytest.importorskip("matplotlib", reason="the plots are drawn with matplotlib")
+    html = render_html(paired_report)
+    page = parse(html)
+
+    campaign = page.find_id("campaign")
+    figures = campaign.with_class("plot")
+    assert [f.attrs["id"] for f in figures] == ["plot-relative-errors",
+                                                "plot-worst-error"]
+    for figure in figures:
+        svg = list(figure.iter("svg"))
+        assert len(svg) == 1 and "viewbox" in svg[0].attrs  # the parser lowers names
+        assert len(list(svg[0].iter("path"))) > 10
+    # The policy refuses inline style: none may be left for the SVG to need.
+    assert not [n for n in campaign.iter() if "style" in n.attrs]
+    assert len(list(page.iter("style"))) == 1
+    ids = [n.attrs["id"] for n in page.iter() if "id" in n.attrs]
+    assert len(ids) == len(set(ids))
+    assert "http://" not in html and "<img" not in html
+
+
+def test_without_matplotlib_the_page_says_plots_need_it(paired_report, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+
+    page = parse(render_html(paired_report))
+
+    assert not list(page.find_id("campaign").iter("svg"))
+    assert "Plots need matplotlib" in _squash(page.find_id("plots-missing").text)
+    assert page.find_id("agreement-matrix") is not None
+
+
+def test_the_same_report_renders_to_the_same_page_twice(paired_report,
+                                                        campaign_report):
+    pytest.importorskip("matplotlib", reason="the plots are drawn with matplotlib")
+
+    assert render_html(paired_report) == render_html(paired_report)
+    assert render_html(campaign_report) == render_html(campaign_report)
+
+
+def test_two_runs_of_one_campaign_render_alike_apart_from_timings(campaign_report):
+    again = _broken_campaign()
+
+    for report in (campaign_report, again):
+        report.duration = 0.0
+    timings = [(r, r.seconds) for r in campaign_report.examples + again.examples]
+    try:
+        for record, _ in timings:
+            record.seconds = 0.0
+        assert render_html(again) == render_html(campaign_report)
+    finally:
+        for record, seconds in timings:
+            record.seconds = seconds
+
+
+# Heat maps of a failing example's weight gradients.
+
+def test_a_heat_map_has_a_cell_per_entry_and_marks_the_worst(mixed_report):
+    excess = [[0.0, 0.5, 2.0, 1e3], [1e9, math.inf, 0.1, 0.0], [3.0, 0.0, 0.0, 1.0]]
+    details = mixed_report.examples[3].details
+    details.heat_maps = [HeatMap(1, "torch", excess, [1, 1], math.inf)]
+
+    section = parse(render_html(mixed_report)).find_id("example-3")
+
+    heat = section.with_class("heat")
+    assert len(heat) == 1 and heat[0].attrs["data-layer"] == "1"
+    rows = list(heat[0].iter("tr"))
+    assert [len(list(r.iter("td"))) for r in rows] == [4, 4, 4]
+    worst = [(i, j) for i, r in enumerate(rows) for j, td in enumerate(r.iter("td"))
+             if td.attrs.get("data-worst") == "true"]
+    assert worst == [(1, 1)]
+    levels = [[td.attrs["class"].split()[0] for td in r.iter("td")] for r in rows]
+    assert levels[0] == ["h0", "h2", "h3", "h4"]
+    assert levels[1][:2] == ["h5", "h5"]
+    assert "worst [1, 1]" in _squash(heat[0].text)
+
+
+def test_only_kept_failing_examples_of_a_campaign_carry_heat_maps(campaign_report):
+    kept = [r for r in campaign_report.examples if r.details is not None]
+
+    assert kept and all(r.failed for r in kept)
+    page = parse(render_html(campaign_report))
+    for record in kept:
+        maps = record.details.heat_maps
+        assert [m.layer for m in maps] == list(range(1, record.depth + 1))
+        block = next(b for b in record.details.blocks if b.name == "dJ/dw_1"
+                     and b.subject == CANDIDATE and b.against == "torch")
+        assert maps[0].worst == block.index
+        assert maps[0].worst_excess == pytest.approx(block.excess)
+        cells = [td for table in page.find_id(f"example-{record.index}")
+                 .with_class("heat-map") for td in table.iter("td")]
+        assert len(cells) == sum(len(m.excess) * len(m.excess[0]) for m in maps)
+    for record in campaign_report.examples:
+        assert record.details is None or record.failed
+        assert set(record.rel_errors) <= {"torch"}
+        assert len(record.pairs) <= 1
+
+
+def test_weight_matrices_wider_than_the_cap_get_no_heat_map():
+    rng = np.random.default_rng(0)
+    d = MAX_SIDE + 1
+    example = Example(Architecture(d, (3, 2), ("tanh", "identity"), "half_sse"),
+                      [rng.normal(size=(3, d)), rng.normal(size=(2, 3))],
+                      [np.zeros(3), np.zeros(2)], rng.normal(size=(4, d)),
+                      rng.normal(size=(4, 2)))
+    reference = manual_backprop.backprop(example)
+    broken = manual_backprop.backprop(example)
+    broken.dJ_dw[1] = 2 * broken.dJ_dw[1]
+
+    maps, skipped = weight_heat_maps(example, broken, {"fd": object(),
+                                                       "torch": reference}, "float64")
+
+    assert skipped == [1]
+    assert [(m.layer, m.against, m.shape) for m in maps] == [(2, "torch", (2, 3))]
+    assert maps[0].worst_excess > 1
 
 
 # JSON and JUnit.
