@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +142,7 @@ def faulty_torch_references(example: Example) -> dict[Diagnosis, Gradients]:
         import torch
     except ImportError:
         return {}
-    from oracles.torch_oracle import _ACTIVATIONS
+    from oracles.torch_oracle import _ACTIVATIONS, derivative_of
 
     a = example.architecture
     faults: dict[Diagnosis, Gradients] = {}
@@ -161,10 +162,7 @@ def faulty_torch_references(example: Example) -> dict[Diagnosis, Gradients]:
             return g
 
         def at_output(l: torch.Tensor, g: torch.Tensor, act=act) -> torch.Tensor:
-            x = act(l).detach().requires_grad_(True)
-            with torch.enable_grad():
-                slope, = torch.autograd.grad(act(x).sum(), x)
-            return g * slope
+            return g * derivative_of(act, act(l))
 
         where = f"layer {i + 1}, {name}"
         faults[Diagnosis(f"the derivative f_{i + 1}' left out", where)] = \
@@ -176,25 +174,11 @@ def faulty_torch_references(example: Example) -> dict[Diagnosis, Gradients]:
 
 
 def _with_backward(example: Example, layer: int,
-                   backward: Callable[..., object]) -> Gradients:
+                   backward: Callable[..., Any]) -> Gradients:
     """PyTorch gradients with layer ``layer``'s activation given ``backward``."""
-    import torch
-
-    from oracles.torch_oracle import _ACTIVATIONS, TorchOracle
+    from oracles.torch_oracle import _ACTIVATIONS, TorchOracle, with_backward
 
     act = _ACTIVATIONS[example.architecture.activations[layer]]
-
-    class Faulty(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, l):  # type: ignore[no-untyped-def,override]
-            ctx.save_for_backward(l)
-            return act(l)
-
-        @staticmethod
-        def backward(ctx, g):  # type: ignore[no-untyped-def,override]
-            l, = ctx.saved_tensors
-            return backward(l, g)
-
     oracle = TorchOracle()
-    oracle.layer_activations = {layer: Faulty.apply}
+    oracle.layer_activations = {layer: with_backward(act, backward)}
     return oracle.compute(example)

@@ -108,11 +108,13 @@ def one_sided_gradients(example: Example, on_kinks: dict[int, np.ndarray],
     return oracle.compute(example)
 
 
-def _sloped(activation: Callable[[Tensor], Tensor], mask: Tensor,
-            slope: float) -> Callable[[Tensor], Tensor]:
-    """``activation`` with its derivative replaced by ``slope`` where ``mask``."""
+def with_backward(activation: Callable[[Tensor], Tensor],
+                  backward: Callable[[Tensor, Tensor], Tensor]
+                  ) -> Callable[[Tensor], Tensor]:
+    """``activation`` unchanged forward, with ``backward(l, dJ_df)`` giving
+    ``dJ/dl``: a reference with another slope, or with a planted fault."""
 
-    class Sloped(torch.autograd.Function):
+    class Replaced(torch.autograd.Function):
         @staticmethod
         def forward(ctx, l):  # type: ignore[no-untyped-def,override]
             ctx.save_for_backward(l)
@@ -121,9 +123,21 @@ def _sloped(activation: Callable[[Tensor], Tensor], mask: Tensor,
         @staticmethod
         def backward(ctx, g):  # type: ignore[no-untyped-def,override]
             l, = ctx.saved_tensors
-            x = l.detach().requires_grad_(True)
-            with torch.enable_grad():
-                derivative, = torch.autograd.grad(activation(x).sum(), x)
-            return g * torch.where(mask, torch.full_like(l, slope), derivative)
+            return backward(l, g)
 
-    return Sloped.apply
+    return Replaced.apply
+
+
+def derivative_of(activation: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """The elementwise derivative of ``activation`` at ``x``."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        slope, = torch.autograd.grad(activation(x).sum(), x)
+    return slope
+
+
+def _sloped(activation: Callable[[Tensor], Tensor], mask: Tensor,
+            slope: float) -> Callable[[Tensor], Tensor]:
+    """``activation`` with its derivative replaced by ``slope`` where ``mask``."""
+    return with_backward(activation, lambda l, g: g * torch.where(
+        mask, torch.full_like(l, slope), derivative_of(activation, l)))
