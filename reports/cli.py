@@ -143,8 +143,9 @@ def check(target: str, **options: Any) -> None:
 
 def _shown_options(options: dict[str, Any]) -> dict[str, str]:
     """The options worth a line in the report: set, and not shown elsewhere."""
-    elsewhere = {"seed", "dtype", "reduction", "examples", "quiet", "verbose",
-                 "shrink_seconds", "report_path", "json_path", "junit_path"}
+    elsewhere = {"seed", "dtype", "reduction", "examples", "oracles", "quiet",
+                 "verbose", "shrink_seconds", "report_path", "json_path",
+                 "junit_path"}
     return {k.replace("_", " "): ", ".join(map(str, v)) if isinstance(v, tuple)
             else str(v) for k, v in options.items()
             if k not in elsewhere and v not in (None, False)}
