@@ -34,14 +34,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from manual_backprop import Example
 from oracles.torch_oracle import _ACTIVATIONS as TORCH_ACTIVATIONS
 from oracles.torch_oracle import _COSTS as TORCH_COSTS
-from property_tests.strategies import architectures, examples
-from reports.campaign import CampaignConfig
+from reports.campaign import CampaignConfig, for_each_example
 
 
 def torch_cost(example: Example) -> tuple[Callable[..., torch.Tensor],
@@ -76,28 +74,10 @@ def campaign_examples(config: CampaignConfig,
                       on_example: Callable[[int, Example], None]) -> None:
     """Call ``on_example(index, example)`` on the examples ``run_campaign`` draws
     for ``config``: the same strategy, the same seed, the same settings."""
-    strategy = examples(
-        architectures(max_depth=config.max_depth, max_width=config.max_width,
-                      activations=config.activations, costs=config.costs),
-        max_batch=config.max_batch, reductions=(config.reduction,),
-    )
-    count = [0]
     scratch = tempfile.TemporaryDirectory()  # for Hypothesis's files, not the cwd
     set_hypothesis_home_dir(scratch.name)
-
-    @seed(config.seed)
-    @settings(max_examples=config.examples, database=None, deadline=None,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck),
-              derandomize=False, report_multiple_bugs=False)
-    @given(strategy)
-    def one_example(example: Example) -> None:
-        if count[0] >= config.examples:
-            return
-        on_example(count[0], example)
-        count[0] += 1
-
     with np.errstate(all="ignore"), scratch:
-        one_example()
+        for_each_example(config, on_example)
 
 
 def fingerprint(drawn: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -263,6 +264,13 @@ def _finite(result: object) -> bool:
     return math.isfinite(result.J or 0.0) and finite_arrays
 
 
+def full_reference(results: Mapping[str, object]) -> Gradients | None:
+    """The first result that gives layer outputs and every ``dJ/dl_i`` (any
+    autograd oracle), or ``None``."""
+    return next((r for r in results.values() if isinstance(r, Gradients)
+                 and r.outputs is not None and r.dJ_dl is not None), None)
+
+
 def _magnitude_reference(example: Example, autograd: dict[str, Gradients],
                          probes: dict[str, FiniteDifferenceResult],
                          candidate: Gradients) -> Gradients | None:
@@ -274,10 +282,9 @@ def _magnitude_reference(example: Example, autograd: dict[str, Gradients],
     They only size the tolerance: a wrong ``dJ/dl_i`` cannot widen it enough to
     hide an error, since the tolerance is a few units of roundoff of it.
     """
-    full = [r for r in autograd.values()
-            if r.outputs is not None and r.dJ_dl is not None]
-    if full:
-        return full[0]
+    full = full_reference(autograd)
+    if full is not None:
+        return full
     if not probes:
         return None
     fd = next(iter(probes.values()))
@@ -307,7 +314,8 @@ def judge(example: Example, candidate: Gradients, results: dict[str, object],
     if reason is not None:
         return Judgement(Verdict.ILL_CONDITIONED, f"{example.label}: {reason}")
     own_tol = tolerances(example, scale, dtype) if scale is not None else None
-    ref_tol = tolerances(example, scale, "float64") if scale is not None else None
+    ref_tol = own_tol if dtype == "float64" or scale is None else tolerances(
+        example, scale, "float64")
 
     comparisons: list[BlockComparison] = []
     candidate_fails: dict[str, list[BlockComparison]] = {}
@@ -409,26 +417,17 @@ def pre_activations_on_kinks(example: Example, reference: Gradients,
     return masks
 
 
-def units_on_kinks(example: Example, reference: Gradients,
-                   dtype: str = "float64") -> dict[str, int]:
-    """How many pre-activations of each kinked activation sit on a kink."""
-    counts: dict[str, int] = {}
-    for i, mask in pre_activations_on_kinks(example, reference, dtype).items():
-        name = example.architecture.activations[i]
-        counts[name] = counts.get(name, 0) + int(np.sum(mask))
-    return counts
-
-
 def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judgement,
                         reference: Gradients, alternatives: dict[str, Gradients],
-                        dtype: str) -> Judgement:
+                        on_kinks: dict[int, Array], dtype: str) -> Judgement:
     """Turn a discrepancy into a non-differentiable point when every entry of the
     code under test lies between the gradients that the one-sided slopes give.
 
     ``alternatives`` are references that take, at the pre-activations on a
     kink, the smaller or the larger slope for each kinked activation (every
     combination); with ``reference`` they span, entry by entry, the gradients a
-    kink convention, or rounding to either side, may give.
+    kink convention, or rounding to either side, may give. ``on_kinks`` are the
+    masks of :func:`pre_activations_on_kinks` they were computed for.
     """
     tol = tolerances(example, reference, dtype)
     references = [reference, *alternatives.values()]
@@ -447,8 +446,11 @@ def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judge
                                   value, nearest, bounds[i]))
     if _failing(checked):
         return judgement
-    on_kinks = units_on_kinks(example, reference, dtype)
-    where = ", ".join(f"{count} of {name}" for name, count in sorted(on_kinks.items()))
+    counts: dict[str, int] = {}
+    for i, mask in on_kinks.items():
+        name = example.architecture.activations[i]
+        counts[name] = counts.get(name, 0) + int(np.sum(mask))
+    where = ", ".join(f"{count} of {name}" for name, count in sorted(counts.items()))
     sides = (" (the oracles themselves rounded to different sides)"
              if judgement.verdict is Verdict.ORACLE_DISAGREEMENT else "")
     return Judgement(

@@ -36,7 +36,7 @@ from manual_backprop.errors import check_argument
 from oracles import Judgement, make_oracle
 from oracles.base import ORACLE_NAMES, Oracle
 from property_tests.strategies import architectures, examples
-from reports.campaign import _record, check_example
+from reports.campaign import check_example, record_of
 from reports.model import CampaignReport, ExampleRecord, OracleInfo
 from reports.plugin import ContractCandidate, GradientFunction
 
@@ -165,8 +165,8 @@ def assert_gradients_agree(
     seconds = time.perf_counter() - started
 
     reproducer = f"pytest {shlex.quote(test)}" if test else "(not run by pytest)"
-    record = _record(index, example, judgement, seconds, judgement.verdict.fails,
-                     reproducer)
+    record = record_of(index, example, judgement, reproducer,
+                       keep_details=judgement.verdict.fails, seconds=seconds)
     versions = {name: oracle.version for name, oracle in built.items()}
     COLLECTED.add(Collected(record, test, candidate.name, versions, dtype, reduction))
 

@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -34,11 +34,12 @@ from manual_backprop import (
     backprop,
 )
 from oracles.arbiter import ExtendedPrecisionOracle
-from oracles.base import Oracle
+from oracles.base import DEFAULT_ORACLES, Oracle
 from oracles.compare import (
     ARBITER,
     Judgement,
     Verdict,
+    full_reference,
     judge,
     pre_activations_on_kinks,
     reconsider_at_kinks,
@@ -51,7 +52,6 @@ from reports.model import (
     CampaignReport,
     ExampleDetails,
     ExampleRecord,
-    HeatMap,
     pair_summaries,
     relative_errors,
     summarise,
@@ -129,10 +129,9 @@ class CampaignConfig:
     max_width: int = 16
     max_batch: int = 8
     reduction: str = "mean"
-    oracles: Sequence[str] = ("torch", "jax", "fd")
+    oracles: Sequence[str] = DEFAULT_ORACLES
     detailed_failures: int = 20
     strict_kinks: bool = False
-    options: dict[str, object] = field(default_factory=dict)
 
 
 def _arrays(example: Example) -> dict[str, object]:
@@ -146,18 +145,19 @@ def _arrays(example: Example) -> dict[str, object]:
 
 def _record(index: int, example: Example, judgement: Judgement, seconds: float,
             keep_details: bool, reproducer: str,
-            evidence: _Evidence | None = None) -> ExampleRecord:
+            seen: Checked | None = None) -> ExampleRecord:
     """The report row of an example: summaries always (the worst excess of each
     pair compared, the worst relative error against each oracle); with
-    ``keep_details``, every comparison, the arrays and, from ``evidence``, heat
-    maps of the weight gradients."""
+    ``keep_details``, every comparison, the arrays and, from what the check
+    ``seen``, heat maps of the weight gradients."""
     a = example.architecture
     worst_excess, worst_rel = summarise(judgement)
     details = None
     if keep_details:
         rows = sorted((BlockRow.from_comparison(c) for c in judgement.comparisons),
                       key=lambda r: (r.passed, -r.excess))
-        heat_maps, skipped = evidence.heat_maps(example) if evidence else ([], [])
+        heat_maps, skipped = ([], []) if seen is None or seen.gradients is None else \
+            weight_heat_maps(example, seen.gradients, seen.results, seen.dtype)
         details = ExampleDetails(
             blocks=rows, arrays=_arrays(example), reproducer=reproducer,
             disagreeing=list(judgement.disagreeing_oracles),
@@ -176,49 +176,15 @@ def _record(index: int, example: Example, judgement: Judgement, seconds: float,
     )
 
 
-class _Evidence:
-    """Wraps the candidate and the oracles of a campaign and keeps what each
-    returned on the example being checked (only that one), so that a failing
-    example can show its discrepancy entry by entry."""
+@dataclass
+class Checked:
+    """One example as checked: the verdict, and what the code under test and the
+    oracles returned (``gradients`` is ``None`` when the code failed)."""
 
-    def __init__(self, candidate: Candidate, oracles: dict[str, Oracle],
-                 dtype: str) -> None:
-        self.dtype = dtype
-        self.gradients: Gradients | None = None
-        self.results: dict[str, object] = {}
-        self.candidate = _KeepsGradients(candidate, self)
-        self.oracles: dict[str, Oracle] = {
-            name: _KeepsResult(name, oracle, self) for name, oracle in oracles.items()}
-
-    def forget(self) -> None:
-        self.gradients, self.results = None, {}
-
-    def heat_maps(self, example: Example) -> tuple[list[HeatMap], list[int]]:
-        if not isinstance(self.gradients, Gradients):
-            return [], []
-        return weight_heat_maps(example, self.gradients, self.results, self.dtype)
-
-
-class _KeepsGradients:
-    def __init__(self, candidate: Candidate, evidence: _Evidence) -> None:
-        self.name = candidate.name
-        self._candidate, self._evidence = candidate, evidence
-
-    def __call__(self, example: Example, dtype: str) -> Gradients:
-        gradients = self._candidate(example, dtype)
-        self._evidence.gradients = gradients
-        return gradients
-
-
-class _KeepsResult:
-    def __init__(self, name: str, oracle: Oracle, evidence: _Evidence) -> None:
-        self.name, self.version = oracle.name, oracle.version
-        self._key, self._oracle, self._evidence = name, oracle, evidence
-
-    def compute(self, example: Example) -> object:
-        result = self._oracle.compute(example)
-        self._evidence.results[self._key] = result
-        return result
+    judgement: Judgement
+    gradients: Gradients | None
+    results: dict[str, object]
+    dtype: str
 
 
 _ARBITER = ExtendedPrecisionOracle()
@@ -227,6 +193,13 @@ _ARBITER = ExtendedPrecisionOracle()
 def check_example(example: Example, candidate: Candidate,
                   oracles: dict[str, Oracle], dtype: str,
                   strict_kinks: bool = False) -> Judgement:
+    """Run ``example`` through the code under test and every oracle; judge it
+    (see :func:`check`)."""
+    return check(example, candidate, oracles, dtype, strict_kinks).judgement
+
+
+def check(example: Example, candidate: Candidate, oracles: dict[str, Oracle],
+          dtype: str, strict_kinks: bool = False) -> Checked:
     """Run ``example`` through the code under test and every oracle; judge it.
 
     When the oracles disagree, the extended-precision arbiter settles who is
@@ -240,19 +213,19 @@ def check_example(example: Example, candidate: Candidate,
     try:
         gradients = candidate(example, dtype)
     except CandidateFailure as failure:
-        return Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}")
+        return Checked(Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}"),
+                       None, results, dtype)
     except Exception:
         trace = traceback.format_exc(limit=-3)
-        return Judgement(Verdict.CODE_ERROR,
-                         f"{example.label}: the code under test raised:\n{trace}")
+        return Checked(Judgement(Verdict.CODE_ERROR, f"{example.label}: the code "
+                                 f"under test raised:\n{trace}"), None, results, dtype)
     judgement = judge(example, gradients, results, dtype)
     if (judgement.verdict is Verdict.ORACLE_DISAGREEMENT
             and _ARBITER.can_judge(example)):
         arbiter = _ARBITER.compute(example)
         if not arbiter.across_kink:
             judgement = judge(example, gradients, {**results, ARBITER: arbiter}, dtype)
-    reference = next((r for r in results.values() if isinstance(r, Gradients)
-                      and r.outputs is not None and r.dJ_dl is not None), None)
+    reference = full_reference(results)
     reconsider = judgement.verdict in (Verdict.ORACLE_DISAGREEMENT,
                                        Verdict.DISCREPANCY)
     if reconsider and isinstance(reference, Gradients):
@@ -263,10 +236,10 @@ def check_example(example: Example, candidate: Candidate,
         if on_kinks:
             alternatives = _one_sided_references(example, on_kinks)
             judgement = reconsider_at_kinks(example, gradients, judgement, reference,
-                                            alternatives, dtype)
+                                            alternatives, on_kinks, dtype)
     if judgement.verdict is Verdict.DISCREPANCY and isinstance(reference, Gradients):
         judgement = _with_diagnosis(example, gradients, reference, judgement, dtype)
-    return judgement
+    return Checked(judgement, gradients, results, dtype)
 
 
 def _with_diagnosis(example: Example, gradients: Gradients, reference: Gradients,
@@ -347,9 +320,32 @@ def smallest_failure(config: CampaignConfig, candidate: Candidate,
 
 
 def record_of(index: int, example: Example, judgement: Judgement,
-              reproducer: str) -> ExampleRecord:
-    """A report row with every detail, for an example shown on its own."""
-    return _record(index, example, judgement, 0.0, True, reproducer)
+              reproducer: str, *, keep_details: bool = True,
+              seconds: float = 0.0) -> ExampleRecord:
+    """A report row for an example checked on its own, with every detail unless
+    ``keep_details`` is false."""
+    return _record(index, example, judgement, seconds, keep_details, reproducer)
+
+
+def for_each_example(config: CampaignConfig,
+                     visit: Callable[[int, Example], None]) -> None:
+    """Call ``visit(index, example)`` on the ``config.examples`` examples a
+    campaign draws: Hypothesis, from ``config.seed``, generation only, so the
+    same configuration draws the same examples."""
+    count = 0
+
+    @seed(config.seed)
+    @settings(max_examples=config.examples, database=None, deadline=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck),
+              derandomize=False, report_multiple_bugs=False)
+    @given(campaign_strategy(config))
+    def draw(example: Example) -> None:
+        nonlocal count
+        if count < config.examples:
+            visit(count, example)
+            count += 1
+
+    draw()
 
 
 def run_campaign(
@@ -365,38 +361,29 @@ def run_campaign(
     gives the same examples. Ctrl-C ends the campaign early; the report then
     holds every example finished before it and says it was interrupted.
     """
-    strategy = campaign_strategy(config)
     started = time.perf_counter()
-    evidence = _Evidence(candidate, oracles, config.dtype)
+    detailed = 0
 
-    @seed(config.seed)
-    @settings(max_examples=config.examples, database=None, deadline=None,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck),
-              derandomize=False, report_multiple_bugs=False)
-    @given(strategy)
-    def one_example(example: Example) -> None:
-        index = len(report.examples)
+    def one_example(index: int, example: Example) -> None:
+        nonlocal detailed
         if INTERRUPTED.is_set():
             raise _Interrupted
-        if index >= config.examples:
-            return
         example.label = f"example {index}"
         t0 = time.perf_counter()
-        evidence.forget()
-        judgement = check_example(example, evidence.candidate, evidence.oracles,
-                                  config.dtype, config.strict_kinks)
+        checked = check(example, candidate, oracles, config.dtype,
+                        config.strict_kinks)
         seconds = time.perf_counter() - t0
-        keep = judgement.verdict.fails and (
-            len(report.failures) < config.detailed_failures)
-        record = _record(index, example, judgement, seconds, keep, report.command,
-                         evidence)
+        keep = checked.judgement.verdict.fails and detailed < config.detailed_failures
+        detailed += keep
+        record = _record(index, example, checked.judgement, seconds, keep,
+                         report.command, checked)
         report.examples.append(record)
         if on_example is not None:
             on_example(record)
 
     try:
         with np.errstate(all="ignore"), deferred_interrupts():
-            one_example()
+            for_each_example(config, one_example)
     except (KeyboardInterrupt, _Interrupted):
         report.interrupted = True
         logger.info("interrupted after %d examples", len(report.examples))

@@ -15,13 +15,12 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
-from hypothesis.configuration import set_hypothesis_home_dir
 
 from manual_backprop import (
     ACTIVATIONS,
@@ -45,23 +44,11 @@ from reports.campaign import (
 )
 from reports.console import ConsoleReporter
 from reports.model import CampaignReport, OracleInfo
+from reports.options import cache_directory, comma_separated, set_up_command
 from reports.replay import example_of, replay, replay_command, save_example
 
 EXIT_AGREE, EXIT_DISCREPANCY, EXIT_HARNESS = 0, 1, 2
 DEFAULT_REPORT = "gradproof-report.html"
-
-
-def _names(known: Sequence[str]) -> Callable[[Any, Any, str], tuple[str, ...]]:
-    def parse(ctx: Any, param: Any, value: str) -> tuple[str, ...]:
-        names = tuple(n.strip() for n in value.split(",") if n.strip())
-        unknown = [n for n in names if n not in known]
-        if unknown or not names:
-            raise click.BadParameter(
-                f"got {value!r}; expected a comma-separated list of "
-                f"{', '.join(known)}"
-            )
-        return names
-    return parse
 
 
 def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,9 +63,10 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="dtype the code under test computes in; references "
                           "always run in float64."),
         click.option("--activations", default=",".join(ACTIVATIONS),
-                     callback=_names(tuple(ACTIVATIONS)),
+                     callback=comma_separated(tuple(ACTIVATIONS)),
                      help="Activations to draw from (comma-separated)."),
-        click.option("--costs", default=",".join(COSTS), callback=_names(tuple(COSTS)),
+        click.option("--costs", default=",".join(COSTS),
+                     callback=comma_separated(tuple(COSTS)),
                      help="Costs to draw from (comma-separated)."),
         click.option("--max-depth", default=5, show_default=True,
                      type=click.IntRange(min=1), help="Most layers n."),
@@ -90,7 +78,7 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      type=click.Choice(REDUCTIONS),
                      help="J is the mean or the sum of the per-sample cost."),
         click.option("--oracles", default=",".join(DEFAULT_ORACLES),
-                     callback=_names(ORACLE_NAMES),
+                     callback=comma_separated(ORACLE_NAMES),
                      help="Oracles to compare with (comma-separated): torch, jax, "
                           "fd (central differences) and cs (complex step)."),
         click.option("--report", "report_path", default=DEFAULT_REPORT,
@@ -151,26 +139,16 @@ def _shown_options(options: dict[str, Any]) -> dict[str, str]:
             if k not in elsewhere and v not in (None, False)}
 
 
-def _cache_directory() -> Path:
-    """Where Hypothesis may keep its files, instead of ``.hypothesis`` in the
-    current directory."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "gradproof" / "hypothesis"
-
-
 def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) -> int:
     """Run one campaign from the command line and return its exit code."""
     reporter = ConsoleReporter(quiet=options["quiet"])
-    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        set_hypothesis_home_dir(_cache_directory())
-    logging.basicConfig(level=logging.INFO if options["verbose"] else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    set_up_command(options["verbose"])
     try:
         candidate = make_candidate()
         oracles: dict[str, Oracle] = {n: make_oracle(n) for n in options["oracles"]}
         if "jax" in oracles:
             from oracles.jax_oracle import keep_compiled_programs
-            keep_compiled_programs(_cache_directory().parent / "jax")
+            keep_compiled_programs(cache_directory() / "jax")
         if "torch" in oracles:
             # Networks of this size run fastest, and steadiest, on one thread.
             import torch

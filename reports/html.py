@@ -36,7 +36,7 @@ _NOTABLE = 1e-3
 
 def render_html(report: CampaignReport) -> str:
     """The report as one self-contained HTML page (inline CSS and JS)."""
-    env = _environment()
+    env = environment()
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     detailed = [r for r in report.examples if r.failed or r.details is not None]
@@ -50,8 +50,8 @@ def render_html(report: CampaignReport) -> str:
         heat_levels=HEAT_LEVELS,
         style=style,
         script=script,
-        style_hash=_csp_hash(style),
-        script_hash=_csp_hash(script),
+        style_hash=csp_hash(style),
+        script_hash=csp_hash(script),
     )
 
 
@@ -61,7 +61,9 @@ def write_html(report: CampaignReport, path: str | os.PathLike[str]) -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of gradproof's pages: autoescaped, strict, with the
+    number and name filters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -78,7 +80,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _csp_hash(text: str) -> str:
+def csp_hash(text: str) -> str:
+    """The Content-Security-Policy hash that allows one inline style or script."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "sha256-" + base64.b64encode(digest).decode("ascii")
 

@@ -14,9 +14,7 @@ not run (bad arguments, a missing oracle backend) or was interrupted.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -29,18 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-import jinja2
-from hypothesis.configuration import set_hypothesis_home_dir
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from manual_backprop import GradproofError, gradients
-from oracles.base import ORACLE_NAMES, Oracle, make_oracle
+from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, Oracle, make_oracle
 from property_tests.mutants import MUTANTS, Draws, GradientFunction, Mutant
 from reports.campaign import CampaignConfig, run_campaign
+from reports.console import ConsoleReporter
+from reports.html import TEMPLATES, csp_hash, environment
 from reports.model import CampaignReport, ExampleRecord, OracleInfo
+from reports.options import comma_separated, set_up_command
 from reports.outputs import atomic_write_text
 from reports.plugin import ContractCandidate
 
@@ -48,8 +47,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EXAMPLES = 100
 EXIT_ALL_KILLED, EXIT_SURVIVOR, EXIT_HARNESS = 0, 1, 2
-DEFAULT_ORACLES = ("torch", "jax", "fd")
-TEMPLATES = Path(__file__).parent / "templates"
 UNMODIFIED = "manual_backprop.gradients"
 
 
@@ -343,14 +340,10 @@ def write_json(report: KillReport, path: str | os.PathLike[str]) -> Path:
 
 def render_html(report: KillReport) -> str:
     """The kill matrix as one self-contained page, autoescaped."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
     style = (TEMPLATES / "mutants.css").read_text(encoding="utf-8")
-    digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest())
-    return env.get_template("mutants.html.j2").render(
+    return environment().get_template("mutants.html.j2").render(
         report=report, summary=summary_lines(report), cell=cell, style=style,
-        style_hash="sha256-" + digest.decode("ascii"),
+        style_hash=csp_hash(style),
     )
 
 
@@ -358,18 +351,14 @@ def write_html(report: KillReport, path: str | os.PathLike[str]) -> Path:
     return atomic_write_text(path, render_html(report))
 
 
-class _Reporter:
+class _Reporter(ConsoleReporter):
     """Progress on stderr while the campaigns run; the matrix on stdout."""
 
     def __init__(self, quiet: bool) -> None:
+        super().__init__(quiet)
         # Piped output gets room for the matrix instead of 80 columns.
         width = None if sys.stdout.isatty() else 160
         self.out = Console(highlight=False, soft_wrap=True, width=width)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.quiet = quiet
-
-    def error(self, message: str) -> None:
-        self.err.print(f"[bold red]gradproof: error:[/] {escape(message)}")
 
     def matrix(self, report: KillReport) -> None:
         table = Table(title="kill matrix: examples to kill (first failing example "
@@ -402,35 +391,16 @@ class _Reporter:
 
 # The command.
 
-def _names(known: Sequence[str], what: str
-           ) -> Callable[[Any, Any, str | None], tuple[str, ...] | None]:
-    def parse(ctx: Any, param: Any, value: str | None) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        names = tuple(n.strip() for n in value.split(",") if n.strip())
-        unknown = [n for n in names if n not in known]
-        if unknown or not names:
-            raise click.BadParameter(f"got {value!r}; expected a comma-separated list "
-                                     f"of {what}: {', '.join(known)}")
-        return names
-    return parse
-
-
-def _cache_directory() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "gradproof" / "hypothesis"
-
-
 @click.command()
 @click.option("--examples", default=DEFAULT_EXAMPLES, show_default=True,
               type=click.IntRange(min=1), help="Example budget of each campaign.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Seed of the example draws, the same for every campaign.")
 @click.option("--oracles", default=",".join(DEFAULT_ORACLES), show_default=True,
-              callback=_names(ORACLE_NAMES, "oracles"),
+              callback=comma_separated(ORACLE_NAMES, "oracles"),
               help="Oracles to run each mutant against, one by one.")
 @click.option("--mutants", "names", default=None,
-              callback=_names([m.name for m in MUTANTS], "mutants"),
+              callback=comma_separated([m.name for m in MUTANTS], "mutants"),
               help="Run only these mutants (comma-separated); all by default.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Write the results as JSON here.")
@@ -444,10 +414,7 @@ def mutants(examples: int, seed: int, oracles: tuple[str, ...],
     """Check the harness itself: plant each fault of the catalogue and count
     how many examples each oracle needs to catch it."""
     reporter = _Reporter(quiet)
-    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        set_hypothesis_home_dir(_cache_directory())
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    set_up_command(verbose)
     chosen = [m for m in MUTANTS if names is None or m.name in names]
     try:
         built = {name: make_oracle(name) for name in oracles}

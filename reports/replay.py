@@ -16,6 +16,7 @@ from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, make_oracle
 from reports.campaign import ManualBackprop, check_example
 from reports.console import ConsoleReporter
 from reports.model import ExampleRecord
+from reports.options import comma_separated
 
 BUILT_IN = "manual_backprop (built in)"
 
@@ -86,8 +87,10 @@ def replay_command(path: Path, dtype: str, target: str) -> str:
 @click.option("--dtype", default=None, type=click.Choice(["float64", "float32"]),
               help="dtype of the code under test; by default the saved one.")
 @click.option("--oracles", default=",".join(DEFAULT_ORACLES),
+              callback=comma_separated(ORACLE_NAMES),
               help="Oracles to compare with (comma-separated).")
-def replay(path: Path, target: str | None, dtype: str | None, oracles: str) -> None:
+def replay(path: Path, target: str | None, dtype: str | None,
+           oracles: tuple[str, ...]) -> None:
     """Judge the one example saved in PATH again and print the verdict."""
     reporter = ConsoleReporter(quiet=True)
     try:
@@ -98,12 +101,7 @@ def replay(path: Path, target: str | None, dtype: str | None, oracles: str) -> N
         else:
             from reports.plugin import load_candidate
             candidate = load_candidate(target)
-        names = [n.strip() for n in oracles.split(",") if n.strip()]
-        unknown = [n for n in names if n not in ORACLE_NAMES]
-        if unknown or not names:
-            raise InvalidArgument(f"--oracles {oracles!r}: expected a comma-separated "
-                                  f"list of {', '.join(ORACLE_NAMES)}")
-        references = {n: make_oracle(n) for n in names}
+        references = {n: make_oracle(n) for n in oracles}
     except GradproofError as error:
         reporter.error(str(error))
         sys.exit(2)
