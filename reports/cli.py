@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from manual_backprop import (
     REDUCTIONS,
     Example,
     GradproofError,
-    InvalidArgument,
 )
 from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, Oracle, make_oracle
 from property_tests.strategies import architectures
@@ -44,7 +42,12 @@ from reports.campaign import (
 )
 from reports.console import ConsoleReporter
 from reports.model import CampaignReport, OracleInfo
-from reports.options import cache_directory, comma_separated, set_up_command
+from reports.options import (
+    cache_directory,
+    check_outputs,
+    comma_separated,
+    set_up_command,
+)
 from reports.replay import example_of, replay, replay_command, save_example
 
 EXIT_AGREE, EXIT_DISCREPANCY, EXIT_HARNESS = 0, 1, 2
@@ -170,7 +173,9 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
             oracles=[OracleInfo(name, o.version) for name, o in oracles.items()],
             options=_shown_options(options),
         )
-        _check_outputs(options)
+        check_outputs({"--report": options["report_path"],
+                       "--json": options["json_path"],
+                       "--junit": options["junit_path"]})
         # The strategy checks its arguments when built: costs that no allowed
         # activation fits are reported here, before the first example.
         architectures(max_depth=config.max_depth, max_width=config.max_width,
@@ -195,33 +200,6 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
     written = _write_outputs(report, options, reporter)
     reporter.summary(report, written)
     return report.exit_code
-
-
-def _check_outputs(options: dict[str, Any]) -> None:
-    """Refuse output paths that could not be written, before any example runs."""
-    from reports.outputs import check_output_path
-
-    paths = {key: options[key] for key in ("report_path", "json_path", "junit_path")
-             if options.get(key) is not None}
-    for key, path in paths.items():
-        flag = "--" + key.removesuffix("_path")
-        if not str(path).strip():
-            raise InvalidArgument(f"{flag} is empty: give a file name")
-        try:
-            check_output_path(path)
-        except OSError as error:
-            raise InvalidArgument(f"{flag} {path}: {error.strerror}; choose a file "
-                                  "name") from None
-        ancestor = Path(os.path.realpath(path)).parent
-        while not ancestor.exists():
-            ancestor = ancestor.parent
-        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
-            raise InvalidArgument(f"{flag} {path}: cannot write in {ancestor}; "
-                                  "choose a writable folder")
-    resolved = [os.path.realpath(p) for p in paths.values()]
-    if len(set(resolved)) < len(resolved):
-        raise InvalidArgument("--report, --json and --junit name the same file; give "
-                              "each its own")
 
 
 def _shrink(config: CampaignConfig, candidate: Candidate,

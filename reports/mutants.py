@@ -39,7 +39,7 @@ from reports.campaign import CampaignConfig, run_campaign
 from reports.console import ConsoleReporter
 from reports.html import TEMPLATES, csp_hash, environment
 from reports.model import CampaignReport, ExampleRecord, OracleInfo
-from reports.options import comma_separated, set_up_command
+from reports.options import check_outputs, comma_separated, set_up_command
 from reports.outputs import atomic_write_text
 from reports.plugin import ContractCandidate
 
@@ -417,6 +417,7 @@ def mutants(examples: int, seed: int, oracles: tuple[str, ...],
     set_up_command(verbose)
     chosen = [m for m in MUTANTS if names is None or m.name in names]
     try:
+        check_outputs({"--json": json_path, "--report": report_path})
         built = {name: make_oracle(name) for name in oracles}
     except GradproofError as error:
         reporter.error(str(error))

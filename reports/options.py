@@ -22,7 +22,7 @@ def comma_separated(known: Sequence[str], what: str = ""
     def parse(ctx: Any, param: Any, value: str | None) -> tuple[str, ...] | None:
         if value is None:
             return None
-        names = tuple(n.strip() for n in value.split(",") if n.strip())
+        names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
         unknown = [n for n in names if n not in known]
         if unknown or not names:
             raise click.BadParameter(f"got {value!r}; expected a comma-separated list "
@@ -44,3 +44,31 @@ def set_up_command(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         set_hypothesis_home_dir(cache_directory() / "hypothesis")
+
+
+def check_outputs(paths: dict[str, str | os.PathLike[str] | None]) -> None:
+    """Refuse output paths, by option name, that could not be written, before any
+    work is done: empty, not a regular file, in a folder that cannot be
+    written, or one file named by two options."""
+    from manual_backprop import InvalidArgument
+    from reports.outputs import check_output_path
+
+    given = {flag: path for flag, path in paths.items() if path is not None}
+    for flag, path in given.items():
+        if not str(path).strip():
+            raise InvalidArgument(f"{flag} is empty: give a file name")
+        try:
+            check_output_path(path)
+        except OSError as error:
+            raise InvalidArgument(f"{flag} {path}: {error.strerror}; choose a file "
+                                  "name") from None
+        ancestor = Path(os.path.realpath(path)).parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+            raise InvalidArgument(f"{flag} {path}: cannot write in {ancestor}; "
+                                  "choose a writable folder")
+    resolved = [os.path.realpath(p) for p in given.values()]
+    if len(set(resolved)) < len(resolved):
+        raise InvalidArgument(f"{', '.join(given)} name the same file; give each "
+                              "its own")

@@ -50,15 +50,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"{', '.join(paths)} cannot yet collect the checks "
                                 "of pytest-xdist workers: run without -n")
 
+    from manual_backprop import InvalidArgument
     from reports.api import COLLECTED, now
-    from reports.outputs import check_output_path
+    from reports.options import check_outputs
 
-    for flag, path in paths.items():
-        try:
-            check_output_path(path)
-        except OSError as error:
-            raise pytest.UsageError(f"{flag} {path}: {error.strerror}; choose a "
-                                    "file name") from None
+    try:
+        check_outputs(dict(paths))
+    except InvalidArgument as error:
+        raise pytest.UsageError(str(error)) from None
     config.stash[_STATE] = _Session(paths, len(COLLECTED.judged), now())
 
 

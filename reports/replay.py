@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def load_example(path: Path) -> tuple[Example, dict[str, Any]]:
             weights = [data[f"w_{i}"] for i in range(1, n + 1)]
             biases = [data[f"b_{i}"] for i in range(1, n + 1)]
             X, Y = data["X"], data["Y"]
-    except (OSError, KeyError, ValueError) as error:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise InvalidArgument(f"{path}: not a gradproof reproducer ({error}); "
                               "give a .npz that gradproof wrote") from None
     architecture = Architecture(meta["d"], tuple(meta["widths"]),

@@ -253,3 +253,21 @@ def test_a_module_that_exits_on_import_is_a_failed_import(tmp_path):
     result = gradproof("check", "leaves:gradients", *FAST, cwd=tmp_path)
     assert result.returncode == 2
     assert "could not import 'leaves': SystemExit" in result.stderr
+
+
+def test_replay_refuses_a_damaged_reproducer_with_exit_2(tmp_path):
+    write_module(tmp_path, "bad", SCALED)
+    gradproof("check", "bad:gradients", *FAST, "--shrink-seconds", "5", cwd=tmp_path)
+    whole = (tmp_path / "gradproof-report-smallest.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[:300])
+    result = gradproof("replay", "cut.npz", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not a gradproof reproducer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_mutants_refuses_one_file_for_json_and_report(tmp_path):
+    result = gradproof("mutants", "--mutants", "batch_mean_missing", "--oracles",
+                       "torch", "--json", "same", "--report", "same", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "name the same file" in result.stderr
