@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from manual_backprop import ACTIVATIONS, Example, Gradients, backprop
-from oracles.finite_differences import FiniteDifferenceResult
+from oracles.finite_differences import FiniteDifferenceResult, flat_parameters
 from oracles.tolerance import (
     SAFETY,
     Tolerances,
@@ -32,6 +32,7 @@ Array = np.ndarray
 CANDIDATE = "code under test"
 ARBITER = "mpmath"
 _FD_EXPECTED_ACCURACY = 1e-7
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 class Verdict(str, enum.Enum):
@@ -120,72 +121,115 @@ class Judgement:
         return max(own, key=lambda c: c.excess, default=None)
 
 
-def _block(subject: str, against: str, layer: int, parameter: str,
-           value: Array, reference: Array, tolerance: Array,
-           extra: Array | None = None, skip: Array | None = None) -> BlockComparison:
-    """Compare ``value`` with ``reference`` entry by entry.
+@dataclass
+class _Block:
+    """One block to compare: ``extra`` is an error allowance added to
+    ``tolerance`` (a finite-difference error estimate); ``skip`` marks entries
+    to leave out."""
 
-    ``extra`` is an error allowance added to ``tolerance`` (a finite-difference
-    error estimate); ``skip`` marks entries to leave out.
+    layer: int
+    parameter: str
+    value: Array
+    reference: Array
+    tolerance: Array
+    extra: Array | None = None
+    skip: Array | None = None
+
+
+def _compare_blocks(subject: str, against: str,
+                    blocks: list[_Block]) -> list[BlockComparison]:
+    """Compare each block's ``value`` with its ``reference`` entry by entry.
+
+    Blocks are small and many, so the number of NumPy calls, not the
+    arithmetic, sets the cost: the entries of every block are compared in one
+    pass over their concatenation, and each block's figures are reductions
+    over its stretch of it (``reduceat``).
     """
-    value = np.asarray(value, dtype=np.float64)
-    reference = np.asarray(reference, dtype=np.float64)
-    allowed = np.broadcast_to(tolerance + (0.0 if extra is None else extra),
-                              value.shape)
+    shapes = [np.shape(b.value) for b in blocks]
+    sizes = np.array([math.prod(shape) for shape in shapes], dtype=np.int64)
+    if not blocks or not sizes.all():
+        return [_compare_blocks(subject, against, [b])[0] if size else
+                BlockComparison(subject, against, b.layer, b.parameter, 0.0, 0.0,
+                                0.0, (), 0.0, 0.0, 0.0)
+                for b, size in zip(blocks, sizes)]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+    def joined(arrays: list[object], dtype: type = np.float64) -> Array:
+        return np.concatenate([
+            np.broadcast_to(np.asarray(a, dtype=dtype), shape).ravel()
+            for a, shape in zip(arrays, shapes)])
+
+    def per_block(reduce: np.ufunc, entries: Array) -> Array:
+        return reduce.reduceat(entries, starts)
+
+    value = joined([b.value for b in blocks])
+    reference = joined([b.reference for b in blocks])
+    tolerance = joined([b.tolerance for b in blocks])
+    allowed = tolerance + joined([0.0 if b.extra is None else b.extra for b in blocks])
+    skip = joined([False if b.skip is None else b.skip for b in blocks], bool)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         error = np.abs(value - reference)
-        error = np.where(np.isnan(error), np.inf, error)
-        excess = np.where(error == 0, 0.0,
-                          error / np.maximum(allowed, np.finfo(np.float64).tiny))
-    if skip is not None:
-        excess = np.where(skip, 0.0, excess)
-    flat = int(np.argmax(excess)) if excess.size else 0
-    index = tuple(int(k) for k in np.unravel_index(flat, excess.shape)) \
-        if excess.ndim else ()
-    worst_error = float(error.flat[flat]) if error.size else 0.0
-    # Central differences are good to about sqrt(u) of the entry's scale; a
-    # drift past that, yet within the probe's own error estimate, is noise.
-    drift = _FD_EXPECTED_ACCURACY * (np.abs(reference) + np.max(np.abs(reference),
-                                                                initial=0.0))
-    within_fd = extra is not None and bool(np.any(
-        (excess <= 1) & (error > tolerance + drift)))
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        norms = float(np.linalg.norm(value)), float(np.linalg.norm(reference))
-        cosine = float(np.sum(value * reference) / (norms[0] * norms[1]))
-        rel = float(np.max(np.where(skip, 0.0, error) if skip is not None else error)
-                    / max(float(np.max(np.abs(reference), initial=0.0)),
-                          np.finfo(np.float64).tiny)) if error.size else 0.0
-    return BlockComparison(
-        subject=subject, against=against, layer=layer, parameter=parameter,
-        excess=float(excess.flat[flat]) if excess.size else 0.0,
-        max_abs_error=worst_error, max_rel_error=rel, index=index,
-        subject_value=float(value.flat[flat]) if value.size else 0.0,
-        against_value=float(reference.flat[flat]) if reference.size else 0.0,
-        tolerance=float(allowed.flat[flat]) if allowed.size else 0.0,
-        cosine=cosine, norm_ratio=norms[0] / norms[1] if norms[1] else math.nan,
-        skipped=int(np.sum(skip)) if skip is not None else 0,
-        within_fd_error=within_fd,
-    )
+        error[np.isnan(error)] = np.inf
+        excess = error / np.maximum(allowed, _TINY)
+        excess[(error == 0) | skip] = 0.0
+        worst = per_block(np.maximum, excess)
+        positions = np.where(excess == np.repeat(worst, sizes), np.arange(len(excess)),
+                             len(excess))
+        first = per_block(np.minimum, positions)
+        scale = np.abs(reference)
+        largest = per_block(np.maximum, scale)
+        # Central differences are good to about sqrt(u) of the entry's scale; a
+        # drift past that, yet within the probe's own error estimate, is noise.
+        drift = error > tolerance + _FD_EXPECTED_ACCURACY * (
+            scale + np.repeat(largest, sizes))
+        drifting = per_block(np.logical_or, (excess <= 1) & drift)
+        norms = (np.sqrt(per_block(np.add, value * value)),
+                 np.sqrt(per_block(np.add, reference * reference)))
+        cosine = per_block(np.add, value * reference) / (norms[0] * norms[1])
+        rel = per_block(np.maximum, np.where(skip, 0.0, error)) / np.maximum(largest,
+                                                                             _TINY)
+        skipped = per_block(np.add, skip.astype(np.int64))
+
+    out = []
+    for k, b in enumerate(blocks):
+        at = int(first[k])
+        if at == len(excess):  # a NaN excess: the first one is the worst
+            at = int(starts[k] + np.argmax(excess[starts[k]: starts[k] + sizes[k]]))
+        offset = at - int(starts[k])
+        out.append(BlockComparison(
+            subject=subject, against=against, layer=b.layer, parameter=b.parameter,
+            excess=float(excess[at]), max_abs_error=float(error[at]),
+            max_rel_error=float(rel[k]),
+            index=tuple(int(i) for i in np.unravel_index(offset, shapes[k]))
+            if shapes[k] else (),
+            subject_value=float(value[at]), against_value=float(reference[at]),
+            tolerance=float(allowed[at]),
+            cosine=float(cosine[k]) if norms[0][k] * norms[1][k] else math.nan,
+            norm_ratio=float(norms[0][k] / norms[1][k]) if norms[1][k] else math.nan,
+            skipped=int(skipped[k]),
+            within_fd_error=b.extra is not None and bool(drifting[k]),
+        ))
+    return out
 
 
 def compare_gradients(subject: str, value: Gradients, against: str,
                       reference: Gradients, tol: Tolerances) -> list[BlockComparison]:
     """Compare ``J``, every ``dJ/dw_i``, ``dJ/db_i`` and, where both give them,
     every ``dJ/dl_i``."""
-    out = []
+    blocks = []
     if value.J is not None and reference.J is not None:
-        out.append(_block(subject, against, 0, "J", np.array(value.J),
-                          np.array(reference.J), np.array(tol.J)))
+        blocks.append(_Block(0, "J", np.array(value.J), np.array(reference.J),
+                             np.array(tol.J)))
     for i in range(len(reference.dJ_dw)):
-        out.append(_block(subject, against, i + 1, "w", value.dJ_dw[i],
-                          reference.dJ_dw[i], tol.dJ_dw[i]))
-        out.append(_block(subject, against, i + 1, "b", value.dJ_db[i],
-                          reference.dJ_db[i], tol.dJ_db[i]))
+        blocks.append(_Block(i + 1, "w", value.dJ_dw[i], reference.dJ_dw[i],
+                             tol.dJ_dw[i]))
+        blocks.append(_Block(i + 1, "b", value.dJ_db[i], reference.dJ_db[i],
+                             tol.dJ_db[i]))
     if value.dJ_dl is not None and reference.dJ_dl is not None:
         for i in range(len(reference.dJ_dl)):
-            out.append(_block(subject, against, i + 1, "l", value.dJ_dl[i],
-                              reference.dJ_dl[i], tol.dJ_dl[i]))
-    return out
+            blocks.append(_Block(i + 1, "l", value.dJ_dl[i], reference.dJ_dl[i],
+                                 tol.dJ_dl[i]))
+    return _compare_blocks(subject, against, blocks)
 
 
 def compare_with_probes(subject: str, value: Gradients, against: str,
@@ -194,7 +238,7 @@ def compare_with_probes(subject: str, value: Gradients, against: str,
     """Compare gradients with finite-difference probes, within the probes' own
     error estimates plus the tolerance of ``value``."""
     u = SAFETY * unit_roundoff(dtype)
-    out = []
+    blocks = []
     for p in probes.entries:
         i = p.layer - 1
         g = value.dJ_dw[i] if p.parameter == "w" else value.dJ_db[i]
@@ -202,19 +246,20 @@ def compare_with_probes(subject: str, value: Gradients, against: str,
             t = tol.dJ_dw[i] if p.parameter == "w" else tol.dJ_db[i]
         else:
             t = u * (np.abs(g) + np.max(np.abs(g), initial=0.0))
-        out.append(_block(subject, against, p.layer, p.parameter, g, p.estimate, t,
-                          extra=p.error, skip=p.across_kink))
+        blocks.append(_Block(p.layer, p.parameter, g, p.estimate, t, p.error,
+                             p.across_kink))
+    if probes.directions:
+        g = flat_parameters(value.dJ_dw, value.dJ_db)
+        t_flat = None if tol is None else flat_parameters(tol.dJ_dw, tol.dJ_db)
     for d in probes.directions:
-        projected = d.project(value.dJ_dw, value.dJ_db)
-        if tol is not None:
-            bound = d.project([np.abs(t) for t in tol.dJ_dw],
-                              [np.abs(t) for t in tol.dJ_db])
-            t = np.abs(bound) + u * np.abs(projected)
+        projected = d.project(g)
+        if t_flat is not None:
+            t = d.bound(t_flat) + u * np.abs(projected)
         else:
             t = u * (np.abs(projected) + 1e-300)
-        out.append(_block(subject, against, d.layer, d.parameter, projected,
-                          d.estimate, t, extra=d.error, skip=d.across_kink))
-    return out
+        blocks.append(_Block(d.layer, d.parameter, projected, d.estimate, t,
+                             d.error, d.across_kink))
+    return _compare_blocks(subject, against, blocks)
 
 
 def _settled_by_arbiter(example: Example, comparisons: list[BlockComparison],
@@ -431,19 +476,19 @@ def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judge
     """
     tol = tolerances(example, reference, dtype)
     references = [reference, *alternatives.values()]
-    checked: list[BlockComparison] = []
     pairs = [("w", candidate.dJ_dw, [r.dJ_dw for r in references], tol.dJ_dw),
              ("b", candidate.dJ_db, [r.dJ_db for r in references], tol.dJ_db)]
     if candidate.dJ_dl is not None:
         pairs.append(("l", candidate.dJ_dl, [r.dJ_dl or [] for r in references],
                       tol.dJ_dl))
+    blocks = []
     for parameter, values, refs, bounds in pairs:
         for i, value in enumerate(values):
             stacked = np.stack([np.asarray(r[i], dtype=np.float64) for r in refs])
             nearest = np.clip(np.asarray(value, dtype=np.float64),
                               stacked.min(axis=0), stacked.max(axis=0))
-            checked.append(_block(CANDIDATE, "one-sided slopes", i + 1, parameter,
-                                  value, nearest, bounds[i]))
+            blocks.append(_Block(i + 1, parameter, value, nearest, bounds[i]))
+    checked = _compare_blocks(CANDIDATE, "one-sided slopes", blocks)
     if _failing(checked):
         return judgement
     counts: dict[str, int] = {}

@@ -19,6 +19,7 @@ functions, and shares nothing with the manual backprop.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from scipy import special
 from manual_backprop import ACTIVATIONS, Example
 
 Array = np.ndarray
+# A direction in parameter space: arrays shaped like the weights and the biases.
+Direction = tuple[list[Array], list[Array]]
 _U = float(np.finfo(np.float64).eps) / 2
 _STEP = float(np.cbrt(_U))
 _OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
@@ -108,18 +111,30 @@ _COSTS: dict[str, Callable[[Array, Array], Array]] = {
 def _log_sum_exp(l: Array, keepdims: bool = False) -> Array:
     """``log sum_k exp(l_k)`` over the last axis, accurate when one term dominates.
 
-    The largest term is ``exp(0) = 1`` after the shift, so the rest go through
-    ``log1p``: a probability near 1 keeps its digits in ``log h``.
+    After shifting by the largest term, that term is ``exp(0) = 1`` and the
+    others, ``rest``, go through ``log1p``: a probability near 1 keeps its
+    digits in ``log h``.
     """
-    top = np.max(l.real, axis=-1, keepdims=True)
-    shifted = np.where(np.isfinite(top), l - top, -np.inf)
-    largest = np.arange(l.shape[-1]) == np.argmax(l.real, axis=-1)[..., None]
-    # expm1 of the largest term is 0 for a real argument and keeps the imaginary
-    # part of a complex step.
-    rest = np.sum(np.where(largest, np.expm1(np.where(largest, shifted, 0)),
-                           np.exp(shifted)), axis=-1, keepdims=True)
+    top, rest = _largest_and_rest(l)
     result = top + np.log1p(rest)
     return result if keepdims else result[..., 0]
+
+
+def _largest_and_rest(l: Array) -> tuple[Array, Array]:
+    """The largest term ``l_j`` (by real part) over the last axis and
+    ``rest = sum_{k != j} exp(l_k - l_j)``, both with the axis kept.
+
+    For a complex step, ``l_j - l_j`` is 0 and drops the step's imaginary part,
+    so ``rest`` is taken relative to the real part of ``l_j`` and the largest
+    term adds ``expm1`` of its own imaginary part.
+    """
+    j = np.argmax(l.real, axis=-1)[..., None]
+    top = np.take_along_axis(l.real, j, axis=-1)
+    shifted = np.where(np.isfinite(top), l - top, -np.inf)
+    largest = np.take_along_axis(shifted, j, axis=-1)
+    np.put_along_axis(shifted, j, -np.inf, axis=-1)
+    rest = np.sum(np.exp(shifted), axis=-1, keepdims=True) + np.expm1(largest)
+    return top, rest
 
 
 def _log_softmax(l: Array) -> Array:
@@ -132,19 +147,26 @@ def _log_probabilities(output: str, l: Array, with_rest: bool
     without rounding ``h``.
 
     Near 0 or 1 a probability loses its digits once rounded; from the
-    pre-activation, ``log sigmoid(l) = -softplus(-l)`` and, for softmax,
-    ``log(1 - s_j) = logsumexp_{k != j} l_k - logsumexp_k l_k`` keep them.
+    pre-activation, ``log sigmoid(l) = -softplus(-l)`` keeps them. For softmax,
+    only the largest output ``s_j`` can be near 1: the others are at most 1/2,
+    where ``log1p(-s_k)`` is accurate, and ``1 - s_j = r / (1 + r)`` with
+    ``r = sum_{k != j} exp(l_k - l_j)``.
     """
     if output == "sigmoid":
         return -_softplus(-l), -_softplus(l) if with_rest else None
-    if output == "softmax":
-        if not with_rest:
-            return _log_softmax(l), None
-        n_out = l.shape[-1]
-        others = np.where(np.eye(n_out, dtype=bool), -np.inf, l[..., None, :])
-        log_rest = _log_sum_exp(others) - _log_sum_exp(l, keepdims=True)
-        return _log_softmax(l), log_rest
-    return None
+    if output != "softmax":
+        return None
+    log_h = _log_softmax(l)
+    if not with_rest:
+        return log_h, None
+    j = np.argmax(l.real, axis=-1)[..., None]
+    shifted = l - np.take_along_axis(l, j, axis=-1)
+    np.put_along_axis(shifted, j, -np.inf, axis=-1)
+    log_r = _log_sum_exp(shifted, keepdims=True)  # r itself may underflow
+    with np.errstate(divide="ignore"):
+        log_rest = np.log1p(-np.exp(log_h))
+    np.put_along_axis(log_rest, j, log_r - np.log1p(np.exp(log_r)), axis=-1)
+    return log_h, log_rest
 
 
 def _log_cost(cost: str, log_h: Array, log_rest: Array | None, y: Array
@@ -184,18 +206,30 @@ class DirectionProbes:
 
     layer: int
     parameter: str
-    directions: list[tuple[list[Array], list[Array]]]
+    directions: list[Direction]
     estimate: Array
     error: Array
     across_kink: Array
 
-    def project(self, dJ_dw: list[Array], dJ_db: list[Array]) -> Array:
-        """``g . v`` for each direction ``v``: what the estimate should equal."""
-        return np.array([
-            sum(float(np.sum(g * v)) for g, v in zip(dJ_dw, v_w))
-            + sum(float(np.sum(g * v)) for g, v in zip(dJ_db, v_b))
-            for v_w, v_b in self.directions
-        ])
+    @functools.cached_property
+    def matrix(self) -> Array:
+        """The directions as rows, each flattened by :func:`flat_parameters`."""
+        return np.array([flat_parameters(*v) for v in self.directions])
+
+    def project(self, gradient: Array) -> Array:
+        """``g . v`` for each direction ``v``, what the estimate should equal;
+        ``gradient`` is flattened by :func:`flat_parameters`."""
+        return self.matrix @ gradient
+
+    def bound(self, tolerance: Array) -> Array:
+        """``|v| . t`` for each direction ``v``: how far an error of at most
+        ``tolerance`` (flattened) in every entry can move ``g . v``."""
+        return np.abs(self.matrix) @ np.abs(tolerance)
+
+
+def flat_parameters(weights: list[Array], biases: list[Array]) -> Array:
+    """Every entry of ``weights`` then of ``biases``, as one vector."""
+    return np.concatenate([np.ravel(a) for a in (*weights, *biases)])
 
 
 @dataclass
@@ -238,18 +272,15 @@ class FiniteDifferenceOracle:
         result = FiniteDifferenceResult(J=run.J, outputs=run.f)
         if example.architecture.n_parameters <= self.entrywise_limit:
             for i in range(example.architecture.n):
-                result.entries.append(run.entry_probes(i, "w"))
-                result.entries.append(run.entry_probes(i, "b"))
+                result.entries.extend(run.entry_probes(i))
             return result
 
         rng = np.random.default_rng(self.seed)
-        for i in range(example.architecture.n):
-            for parameter in ("w", "b"):
-                direction = run.random_direction(rng, layer=i, parameter=parameter)
-                result.directions.append(run.direction_probes([direction], i + 1,
-                                                              parameter))
-        everywhere = [run.random_direction(rng) for _ in range(self.random_directions)]
-        result.directions.append(run.direction_probes(everywhere, 0, "all"))
+        groups = [(i + 1, parameter, [run.random_direction(rng, i, parameter)])
+                  for i in range(example.architecture.n) for parameter in ("w", "b")]
+        groups.append((0, "all", [run.random_direction(rng)
+                                  for _ in range(self.random_directions)]))
+        result.directions.extend(run.direction_probes(groups))
         return result
 
 
@@ -337,40 +368,39 @@ class _Run:
         per_network = 8 * self.example.batch * widest * 3 + 8 * widest * widest
         return max(1, self.memory_budget // per_network)
 
-    def _differences(self, layer: int, perturb: Callable[[Array, complex], tuple],
+    def _differences(self, layer: int, perturb: Callable[[Array, Array], tuple],
                      count: int) -> tuple[Array, Array, Array]:
         """Estimates, error estimates and kink flags for ``count`` probes.
 
-        ``perturb(indices, offset)`` returns the stacked parameters, for the
-        layers from ``layer`` on, with probes ``indices`` moved by ``offset``
-        times their step; it also returns the steps, ``(len(indices),)``.
+        ``perturb(indices, offsets)`` returns the stacked parameters, for the
+        layers from ``layer`` on, with probes ``indices`` moved by each of
+        ``offsets`` times their step (offset-major: every probe at the first
+        offset, then every probe at the second, ...); it also returns the
+        steps, ``(len(indices),)``. All offsets of a chunk of probes go through
+        the network as one stack.
         """
+        if self.complex_step:
+            return self._complex_steps(layer, perturb, count)
         estimate = np.empty(count)
         error = np.empty(count)
         across = np.zeros(count, dtype=bool)
-        if self.complex_step:
-            return self._complex_steps(layer, perturb, count)
         chunk = max(1, self._stack_size(layer) // len(_OFFSETS))
         for start in range(0, count, chunk):
             indices = np.arange(start, min(count, start + chunk))
-            values, sides = [], []
-            for offset in _OFFSETS:
-                (weights, biases), steps = perturb(indices, offset)
-                J, side = self._costs_from(layer, weights, biases)
-                values.append(J)
-                sides.append(side)
-            v = np.array(values)
+            (weights, biases), steps = perturb(indices, _OFFSETS)
+            J, side = self._costs_from(layer, weights, biases)
+            v = J.reshape(len(_OFFSETS), len(indices))
             d1 = (v[0] - v[1]) / (2 * steps)
             d2 = (v[2] - v[3]) / steps
             d4 = (v[4] - v[5]) / (steps / 2)
             estimate[indices] = (4 * d2 - d1) / 3
             rounding = 64 * _U * (self.term_size + np.max(np.abs(v), axis=0)) / steps
             error[indices] = 2 * np.maximum(np.abs(d1 - d2), np.abs(d2 - d4)) + rounding
-            side = np.array(sides)
+            side = side.reshape(len(_OFFSETS), len(indices), -1)
             across[indices] = np.any(side != side[:1], axis=(0, 2))
         return estimate, error, across
 
-    def _complex_steps(self, layer: int, perturb: Callable[[Array, complex], tuple],
+    def _complex_steps(self, layer: int, perturb: Callable[[Array, Array], tuple],
                        count: int) -> tuple[Array, Array, Array]:
         """Complex-step estimates: one complex evaluation per probe."""
         estimate = np.empty(count)
@@ -378,7 +408,7 @@ class _Run:
         chunk = max(1, self._stack_size(layer) // 2)
         for start in range(0, count, chunk):
             indices = np.arange(start, min(count, start + chunk))
-            (weights, biases), steps = perturb(indices, _COMPLEX_STEP * 1j)
+            (weights, biases), steps = perturb(indices, np.array([_COMPLEX_STEP * 1j]))
             J, side = self._costs_from(layer, weights, biases)
             estimate[indices] = J.imag / (_COMPLEX_STEP * steps)
             across[indices] = np.any(side == 2, axis=1)
@@ -386,32 +416,33 @@ class _Run:
         error = 256 * _U * (np.abs(estimate) + scale) + np.finfo(np.float64).tiny
         return estimate, error, across
 
-    def entry_probes(self, layer: int, parameter: str) -> EntryProbes:
-        """One probe per entry of ``w_{layer+1}`` or ``b_{layer+1}``."""
+    def entry_probes(self, layer: int) -> tuple[EntryProbes, EntryProbes]:
+        """One probe per entry of ``w_{layer+1}`` and of ``b_{layer+1}``."""
         ex = self.example
-        target = ex.weights[layer] if parameter == "w" else ex.biases[layer]
-        flat = target.ravel()
+        w, b = ex.weights[layer], ex.biases[layer]
+        flat = np.concatenate([w.ravel(), b])
 
-        def perturb(indices: Array, offset: complex) -> tuple:
+        def perturb(indices: Array, offsets: Array) -> tuple:
             steps = _STEP * np.maximum(1.0, np.abs(flat[indices]))
-            stacked = np.repeat(flat[None, :], len(indices), axis=0)
-            stacked = stacked.astype(np.result_type(stacked, offset))
-            stacked[np.arange(len(indices)), indices] += offset * steps
-            stacked = stacked.reshape(len(indices), *target.shape)
-            weights = [stacked if parameter == "w" else ex.weights[layer],
+            stack = len(offsets) * len(indices)
+            stacked = np.repeat(flat[None, :], stack, axis=0)
+            stacked = stacked.astype(np.result_type(stacked, offsets))
+            stacked[np.arange(stack), np.tile(indices, len(offsets))] += (
+                offsets[:, None] * steps).ravel()
+            weights = [stacked[:, : w.size].reshape(stack, *w.shape),
                        *ex.weights[layer + 1:]]
-            biases = [stacked if parameter == "b" else ex.biases[layer],
-                      *ex.biases[layer + 1:]]
-            weights[0] = np.broadcast_to(weights[0], (len(indices),
-                                                      *ex.weights[layer].shape))
+            biases = [stacked[:, w.size:], *ex.biases[layer + 1:]]
             return (weights, biases), steps
 
         estimate, error, across = self._differences(layer, perturb, flat.size)
-        return EntryProbes(layer + 1, parameter, estimate.reshape(target.shape),
-                           error.reshape(target.shape), across.reshape(target.shape))
+        return tuple(  # type: ignore[return-value]
+            EntryProbes(layer + 1, parameter, estimate[part].reshape(shape),
+                        error[part].reshape(shape), across[part].reshape(shape))
+            for parameter, part, shape in (("w", slice(0, w.size), w.shape),
+                                           ("b", slice(w.size, None), b.shape)))
 
     def random_direction(self, rng: np.random.Generator, layer: int | None = None,
-                         parameter: str = "all") -> tuple[list[Array], list[Array]]:
+                         parameter: str = "all") -> Direction:
         """A random unit-scale direction, confined to one parameter if asked."""
         ex = self.example
         v_w = [np.zeros_like(w) for w in ex.weights]
@@ -424,24 +455,31 @@ class _Run:
         norm = np.sqrt(sum(np.sum(v * v) for v in [*v_w, *v_b]))
         return [v / norm for v in v_w], [v / norm for v in v_b]
 
-    def direction_probes(self, directions: list[tuple[list[Array], list[Array]]],
-                         layer: int, parameter: str) -> DirectionProbes:
-        """Probes along ``directions``; ``layer`` is 1-based, 0 for all layers."""
+    def direction_probes(self, groups: list[tuple[int, str, list[Direction]]]
+                         ) -> list[DirectionProbes]:
+        """Probes along the directions of each group ``(layer, parameter,
+        directions)`` (``layer`` 1-based, 0 for all layers), all evaluated as
+        one stack from the first layer."""
         ex = self.example
-        start = max(layer - 1, 0)
+        directions = [v for _, _, group in groups for v in group]
         size = max(1.0, *(float(np.max(np.abs(w))) for w in ex.weights),
                    *(float(np.max(np.abs(b))) for b in ex.biases))
 
-        def perturb(indices: Array, offset: complex) -> tuple:
+        def perturb(indices: Array, offsets: Array) -> tuple:
             steps = np.full(len(indices), _STEP * size)
-            weights, biases = [], []
-            for k in range(start, self.architecture.n):
-                moves = [(offset * s, directions[p]) for p, s in zip(indices, steps)]
-                weights.append(np.stack([ex.weights[k] + m * v_w[k]
-                                         for m, (v_w, _) in moves]))
-                biases.append(np.stack([ex.biases[k] + m * v_b[k]
-                                        for m, (_, v_b) in moves]))
+            moves = [(o * s, directions[p]) for o in offsets
+                     for p, s in zip(indices, steps)]
+            weights = [np.stack([w + m * v_w[k] for m, (v_w, _) in moves])
+                       for k, w in enumerate(ex.weights)]
+            biases = [np.stack([b + m * v_b[k] for m, (_, v_b) in moves])
+                      for k, b in enumerate(ex.biases)]
             return (weights, biases), steps
 
-        estimate, error, across = self._differences(start, perturb, len(directions))
-        return DirectionProbes(layer, parameter, directions, estimate, error, across)
+        estimate, error, across = self._differences(0, perturb, len(directions))
+        probes, start = [], 0
+        for layer, parameter, group in groups:
+            part = slice(start, start + len(group))
+            probes.append(DirectionProbes(layer, parameter, group, estimate[part],
+                                          error[part], across[part]))
+            start += len(group)
+        return probes

@@ -16,8 +16,10 @@ with the largest scale, of size 20 and more.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -82,23 +84,45 @@ def architectures(
                           activations, usable)
 
 
+# The strategies drawn from inside the composite strategies below, built once:
+# building and validating a strategy costs more than drawing from it.
+@functools.cache
+def _integers(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.integers(low, high)
+
+
+@functools.cache
+def _sampled_from(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(values)
+
+
+@functools.cache
+def _width(max_width: int, square: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.integers(1, max_width), st.just(square))
+
+
+@functools.cache
+def _batch(max_batch: int, sizes: tuple[int, ...]) -> st.SearchStrategy[int]:
+    return st.one_of(st.integers(1, max_batch),
+                     st.sampled_from([s for s in sizes if s <= max_batch] or [1]))
+
+
 @st.composite
 def _architectures(draw: st.DrawFn, max_depth: int, max_width: int, max_d: int,
                    hidden: list[str], activations: Sequence[str],
                    usable: list[str]) -> Architecture:
-    cost = draw(st.sampled_from(usable))
-    depth = draw(st.integers(1, max_depth)) if hidden else 1
-    d = draw(st.integers(1, max_d))
+    cost = draw(_sampled_from(tuple(usable)))
+    depth = draw(_integers(1, max_depth)) if hidden else 1
+    d = draw(_integers(1, max_d))
     widths: list[int] = []
     previous = d
     for _ in range(depth):
         # Square layers hide transposed weight gradients, so they get their own draw.
-        width = draw(st.one_of(st.integers(1, max_width), st.just(min(previous,
-                                                                       max_width))))
+        width = draw(_width(max_width, min(previous, max_width)))
         widths.append(width)
         previous = width
-    chosen = [draw(st.sampled_from(hidden)) for _ in range(depth - 1)]
-    output = draw(st.sampled_from(output_activations(cost, activations)))
+    chosen = [draw(_sampled_from(tuple(hidden))) for _ in range(depth - 1)]
+    output = draw(_sampled_from(tuple(output_activations(cost, activations))))
     if output == "softmax" and cost == "binary_cross_entropy" and widths[-1] == 1:
         widths[-1] = 2  # a one-unit softmax is the constant 1: log(1 - h) is -inf
     return Architecture(d=d, widths=tuple(widths), activations=(*chosen, output),
@@ -151,22 +175,19 @@ def _examples(draw: st.DrawFn, architecture_strategy: st.SearchStrategy[Architec
               max_batch: int, reductions: tuple[str, ...]) -> Example:
     architecture = draw(architecture_strategy)
     sizes = architecture.sizes
-    reduction = draw(st.sampled_from(list(reductions)))
-    batch = draw(st.one_of(
-        st.integers(1, max_batch),
-        st.sampled_from([s for s in sizes if s <= max_batch] or [1]),
-    ))
-    seed = draw(st.integers(0, 2**32 - 1))
+    reduction = draw(_sampled_from(reductions))
+    batch = draw(_batch(max_batch, sizes))
+    seed = draw(_integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
 
     weights, biases = [], []
     for i in range(architecture.n):
-        scale = draw(st.sampled_from(WEIGHT_SCALES)) / math.sqrt(sizes[i])
-        zeros = draw(st.sampled_from(ZERO_FRACTIONS))
+        scale = draw(_sampled_from(WEIGHT_SCALES)) / math.sqrt(sizes[i])
+        zeros = draw(_sampled_from(ZERO_FRACTIONS))
         weights.append(_values(rng, (sizes[i + 1], sizes[i]), scale, zeros))
-        bias_scale = draw(st.sampled_from(WEIGHT_SCALES))
+        bias_scale = draw(_sampled_from(WEIGHT_SCALES))
         biases.append(_values(rng, (sizes[i + 1],), bias_scale, zeros))
-    X = _values(rng, (batch, sizes[0]), draw(st.sampled_from(INPUT_SCALES)),
-                draw(st.sampled_from(ZERO_FRACTIONS)))
+    X = _values(rng, (batch, sizes[0]), draw(_sampled_from(INPUT_SCALES)),
+                draw(_sampled_from(ZERO_FRACTIONS)))
     Y = _targets(rng, architecture.cost, (batch, sizes[-1]), draw(st.booleans()))
     return Example(architecture, weights, biases, X, Y, reduction=reduction)

@@ -102,7 +102,7 @@ def _relative_errors(report: CampaignReport) -> Plot:
     axes.set_xlabel("worst relative error of the code under test, per example")
     axes.set_ylabel("examples")
     axes.legend(frameon=False, fontsize=8)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.96, wspace=0.08)
     return Plot(
         "plot-relative-errors", "Relative errors against each oracle",
         "One count per example and oracle: the worst relative error of the code "
@@ -134,7 +134,7 @@ def _worst_error(report: CampaignReport) -> Plot:
     left.xaxis.get_major_locator().set_params(integer=True)
     left.set_ylabel("worst error / tolerance")
     left.legend(frameon=False, fontsize=8, loc="best")
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.96, wspace=0.08)
     return Plot(
         "plot-worst-error", "Worst error against depth and size",
         "One point per example: the worst error of the code under test over its "

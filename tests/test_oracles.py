@@ -11,6 +11,7 @@ from hypothesis import given, settings
 
 from manual_backprop import Architecture, Example
 from oracles import OracleUnavailable, make_oracle, tolerances
+from oracles.finite_differences import flat_parameters
 from property_tests.strategies import architectures, examples
 
 
@@ -112,7 +113,7 @@ def test_large_networks_get_per_layer_and_random_directions(torch_oracle):
     assert {(d.layer, d.parameter) for d in result.directions} == {
         (1, "w"), (1, "b"), (2, "w"), (2, "b"), (3, "w"), (3, "b"), (0, "all")}
     for probes in result.directions:
-        expected = probes.project(reference.dJ_dw, reference.dJ_db)
+        expected = probes.project(flat_parameters(reference.dJ_dw, reference.dJ_db))
         assert np.all(np.abs(probes.estimate - expected) <= probes.error)
 
 
@@ -140,7 +141,7 @@ def test_the_jax_oracle_compiles_once_per_bucket_not_once_per_shape():
 
     run()
     assert len(shapes) > 20
-    assert len(oracle.buckets_compiled) <= 6
+    assert len(oracle.buckets_compiled) == 1
 
 
 def test_an_unknown_oracle_is_refused_with_the_known_names():
