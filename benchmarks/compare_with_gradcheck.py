@@ -598,6 +598,75 @@ def print_in_process(c: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------
+# 5. Memory over longer campaigns
+
+
+def campaign_memory(sizes: Sequence[int], max_depth: int, max_width: int,
+                    seed: int) -> dict[str, Any]:
+    """Run campaigns of each size in ``sizes`` here under ``tracemalloc``: the
+    memory each leaves behind (its report, one summary row per passing
+    example) and the peak while it runs, both above what was allocated before
+    it started. Arrays are not kept, so the peak should not grow with the size."""
+    import gc
+    import tracemalloc
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    from oracles.base import make_oracle
+    from reports.campaign import CampaignConfig, ManualBackprop, run_campaign
+    from reports.model import CampaignReport, OracleInfo
+
+    scratch = tempfile.TemporaryDirectory()
+    set_hypothesis_home_dir(scratch.name)
+    oracles = {name: make_oracle(name) for name in ("torch", "jax", "fd")}
+
+    def campaign(examples: int) -> CampaignReport:
+        config = CampaignConfig(examples=examples, max_depth=max_depth,
+                                max_width=max_width, seed=seed)
+        report = CampaignReport(
+            title="memory", command="in process", code_under_test="manual backprop",
+            started="", seed=seed, dtype=config.dtype, reduction=config.reduction,
+            examples_requested=examples,
+            oracles=[OracleInfo(n, o.version) for n, o in oracles.items()],
+            options={})
+        return run_campaign(config, ManualBackprop(), oracles, report)
+
+    campaign(min(sizes))  # JAX compiles and caches fill before anything is counted
+    rows = []
+    tracemalloc.start()
+    try:
+        for examples in sizes:
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            report = campaign(examples)
+            gc.collect()
+            after, peak = tracemalloc.get_traced_memory()
+            rows.append({"examples": examples,
+                         "retained_mb": (after - before) / 1e6,
+                         "retained_kb_per_example": (after - before) / 1e3 / examples,
+                         "peak_mb": (peak - before) / 1e6,
+                         "examples_with_details": sum(
+                             r.details is not None for r in report.examples)})
+            del report
+    finally:
+        tracemalloc.stop()
+        scratch.cleanup()
+    return {"campaigns": rows,
+            "peak_growth": rows[-1]["peak_mb"] / max(rows[0]["peak_mb"], 1e-9)}
+
+
+def print_memory(m: dict[str, Any]) -> None:
+    rows = [[f"{r['examples']:,}", f"{r['retained_mb']:.2f} MB",
+             f"{r['retained_kb_per_example']:.1f} KB", f"{r['peak_mb']:.1f} MB",
+             r["examples_with_details"]] for r in m["campaigns"]]
+    print(table(["examples", "left behind (the report)", "per example",
+                 "peak while running", "examples kept in detail"], rows))
+    print(f"peak of the largest campaign / peak of the smallest: "
+          f"{m['peak_growth']:.2f}", flush=True)
+
+
+# ----------------------------------------------------------------------------
 
 
 def set_threads(threads: int) -> None:
@@ -696,6 +765,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               "campaign in this process (Hypothesis mixes constants from the local "
               "modules loaded into its draws); gradproof checked "
               f"{campaign['gradproof']['parameters_checked']:,} parameters in all")
+
+    sizes = (10, 40) if args.quick else (250, 1000)
+    heading(f"5. Memory: campaigns of {' and '.join(map(str, sizes))} examples in "
+            "this process, under tracemalloc")
+    figures["memory"] = campaign_memory(sizes, max_depth, max_width, seed + 1)
+    print_memory(figures["memory"])
 
     figures["environment"]["load_average_end"] = os.getloadavg()[0]
     figures["seconds"] = time.perf_counter() - started

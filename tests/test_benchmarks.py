@@ -54,3 +54,8 @@ def test_quick_benchmark_writes_every_figure_with_positive_timings(tmp_path):
     assert in_process["buckets_per_1000_examples"] > 0
     assert isinstance(in_process["xla_compilations"], int)
     assert all(seconds >= 0 for seconds in in_process["time_by_part"].values())
+
+    memory = figures["memory"]["campaigns"]
+    assert [m["examples"] for m in memory] == [10, 40]
+    for m in memory:
+        assert m["peak_mb"] > 0 and m["retained_kb_per_example"] > 0, m
