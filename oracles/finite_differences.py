@@ -425,8 +425,8 @@ class _Run:
         def perturb(indices: Array, offsets: Array) -> tuple:
             steps = _STEP * np.maximum(1.0, np.abs(flat[indices]))
             stack = len(offsets) * len(indices)
-            stacked = np.repeat(flat[None, :], stack, axis=0)
-            stacked = stacked.astype(np.result_type(stacked, offsets))
+            start = flat.astype(np.result_type(flat, offsets))
+            stacked = np.repeat(start[None, :], stack, axis=0)
             stacked[np.arange(stack), np.tile(indices, len(offsets))] += (
                 offsets[:, None] * steps).ravel()
             weights = [stacked[:, : w.size].reshape(stack, *w.shape),
