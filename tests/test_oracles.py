@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 
 from manual_backprop import Architecture, Example
 from oracles import OracleUnavailable, make_oracle, tolerances
@@ -68,6 +68,9 @@ def test_finite_differences_lie_within_their_error_estimate_of_torch(
     torch_oracle, fd_oracle, example
 ):
     reference = torch_oracle.compute(example)
+    # A saturated output (h rounding to 0 under a log cost) overflows PyTorch's
+    # gradient: the verdict there is ill-conditioned, and nothing is compared.
+    assume(all(np.all(np.isfinite(g)) for g in [*reference.dJ_dw, *reference.dJ_db]))
     for probe in fd_oracle.compute(example).entries:
         grads = reference.dJ_dw if probe.parameter == "w" else reference.dJ_db
         error = np.abs(probe.estimate - grads[probe.layer - 1])
