@@ -16,15 +16,21 @@ One run measures and prints:
 3. the peak resident memory of those subprocesses;
 4. how many programs JAX compiles during the same campaign, run in this process,
    and how that campaign's time splits between the code under test, the oracles
-   and the judging.
+   and the judging;
+5. the memory campaigns of 250 and 1,000 examples leave behind and peak at;
+6. detection: how many examples gradproof (against the torch oracle) and
+   ``gradcheck`` slow mode each need to catch every fault of the mutant
+   catalogue, on the same examples, and how often each flags the unmodified
+   manual backprop (``gradcheck_mutants.py``).
 
 Times are medians of repeated runs (the first, cold call is shown apart); the
 machine may be shared, so the load average is printed before and after.
 
     python benchmarks/compare_with_gradcheck.py            # a few minutes
-    python benchmarks/compare_with_gradcheck.py --quick    # under a minute
+    python benchmarks/compare_with_gradcheck.py --quick    # about a minute
     python benchmarks/compare_with_gradcheck.py --json figures.json
     python benchmarks/compare_with_gradcheck.py --threads 0  # PyTorch's own threads
+    python benchmarks/compare_with_gradcheck.py --detection-only  # section 6 alone
 """
 
 from __future__ import annotations
@@ -52,6 +58,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from gradcheck_campaign import fingerprint, torch_cost  # noqa: E402
+from gradcheck_mutants import (  # noqa: E402
+    FAILED,
+    QUICK_EXAMPLES,
+    QUICK_MUTANTS,
+    detection,
+)
 
 from manual_backprop import Architecture, Example, backward, forward  # noqa: E402
 
@@ -667,6 +679,87 @@ def print_memory(m: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------
+# 6. Detection: the mutant catalogue
+
+
+def detection_cell(hunt: dict[str, Any]) -> str:
+    """``3`` (flagged at the third example), ``1 (failed)`` (the code under test
+    raised or returned something malformed, or for gradproof changed its
+    inputs), ``3*`` (the tool flags the unmodified code on that example too) or
+    ``survived 100``."""
+    if not hunt["killed"]:
+        return f"survived {hunt['examples_run']}"
+    failed = hunt["flagged"][0][1].startswith(FAILED)
+    return (f"{hunt['examples_to_kill']}"
+            + ("*" if hunt["flags_unmodified_code_there"] else "")
+            + (" (failed)" if failed else ""))
+
+
+def print_detection(d: dict[str, Any]) -> None:
+    rows = [[name, detection_cell(m["gradproof"]), detection_cell(m["gradcheck_slow"]),
+             fmt_seconds(m["gradproof"]["seconds"]),
+             fmt_seconds(m["gradcheck_slow"]["seconds"]),
+             "yes" if m["same_examples"] else "NO"]
+            for name, m in d["mutants"].items()]
+    print(table(["mutant", "gradproof (torch)", "gradcheck slow", "gradproof time",
+                 "gradcheck time", "same examples"], rows))
+    print("examples to kill: the index of the first example flagged + 1; (failed): "
+          "the code under test raised, returned something malformed or (gradproof "
+          "only) changed its inputs, which counts as caught; *: the same tool flags "
+          "the unmodified manual backprop on that example too")
+
+    t = d["totals"]
+    ours, theirs = t["gradproof"], t["gradcheck_slow"]
+    n = len(d["mutants"])
+    print(f"killed: gradproof {ours['killed']} of {n}, gradcheck slow "
+          f"{theirs['killed']} of {n}; on an example where the unmodified code "
+          f"passes: {ours['killed_where_unmodified_code_passes']} and "
+          f"{theirs['killed_where_unmodified_code_passes']}")
+    for tool, label in (("gradproof", "gradproof"), ("gradcheck_slow", "gradcheck")):
+        if t[tool]["survived"]:
+            print(f"  survived {label}: {', '.join(t[tool]['survived'])}")
+        if t[tool]["killed_where_unmodified_code_is_flagged"]:
+            print(f"  {label} killed where it flags the unmodified code too: "
+                  f"{', '.join(t[tool]['killed_where_unmodified_code_is_flagged'])}")
+
+    def median(value: float | None) -> str:
+        return "none killed" if value is None else f"{value:g}"
+
+    print(f"median examples to kill (over the mutants each killed): gradproof "
+          f"{median(ours['median_examples_to_kill'])}, gradcheck slow "
+          f"{median(theirs['median_examples_to_kill'])}; over those both killed: "
+          f"{median(ours['median_examples_to_kill_where_both_killed'])} and "
+          f"{median(theirs['median_examples_to_kill_where_both_killed'])}")
+    print(f"false alarms on the unmodified manual backprop ({ours['control_examples']} "
+          f"examples over {len(d['controls'])} configurations, every example of the "
+          f"budget): gradproof {ours['false_alarms']}, gradcheck slow "
+          f"{theirs['false_alarms']}")
+    said = theirs["false_alarms_by_gradproof_verdict"]
+    if said:
+        print(f"  of gradcheck's {theirs['false_alarms']}, "
+              f"{theirs['false_alarms_near_kink']} with a pre-activation within its "
+              "step (1e-6) of a kink of relu, leaky_relu or hard_tanh; gradproof's "
+              f"verdicts on the {theirs['false_alarms']}: "
+              + ", ".join(f"{count} {verdict}" for verdict, count in said.items()))
+    rows = [[c["draws"], c["gradproof"]["alarms"], c["gradcheck_slow"]["alarms"],
+             c["gradcheck_slow"]["flagged"][0]["example"]
+             if c["gradcheck_slow"]["flagged"] else ""]
+            for c in d["controls"]]
+    print(table(["unmodified code, configuration", "gradproof", "gradcheck slow",
+                 "first example gradcheck flagged"], rows))
+    print(f"seconds on the mutants: gradproof {ours['seconds_on_mutants']:.1f} s, "
+          f"gradcheck slow {theirs['seconds_on_mutants']:.1f} s; on the unmodified "
+          f"code: {ours['seconds_on_unmodified']:.1f} s and "
+          f"{theirs['seconds_on_unmodified']:.1f} s (drawing the examples included)")
+    if d["same_examples"]:
+        print("both checked the same examples (fingerprints of every example's "
+              "architecture, batch and arrays agree)", flush=True)
+    else:
+        print("the examples differ where marked NO: the two tools did not check the "
+              "same draws there; compare those rows with care", flush=True)
+
+
+# ----------------------------------------------------------------------------
 
 
 def set_threads(threads: int) -> None:
@@ -712,12 +805,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="intra-op threads for PyTorch here and in the "
                              "subprocesses (OMP_NUM_THREADS); 0 keeps the "
                              "libraries' defaults (default: 1)")
+    parser.add_argument("--detection-only", action="store_true",
+                        help="run section 6 (the mutant catalogue) alone")
     args = parser.parse_args(argv)
     set_threads(args.threads)
 
-    networks = QUICK_NETWORKS if args.quick else FULL_NETWORKS
-    repeats, fast_repeats, child_repeats = (3, 7, 1) if args.quick else (7, 25, 3)
-    examples, max_depth, max_width = (12, 2, 8) if args.quick else (300, 4, 32)
     seed = 0
     started = time.perf_counter()
 
@@ -729,6 +821,29 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{env['python']}, NumPy {env['numpy']}, PyTorch {env['torch']} "
           f"({env['torch_threads']} intra-op threads), JAX {env['jax']}, "
           f"{env['cpus']} CPUs, load average {env['load_average']:.2f}", flush=True)
+
+    if not args.detection_only:
+        performance(figures, args.quick, seed)
+    detection_section(figures, args.quick, seed)
+
+    figures["environment"]["load_average_end"] = os.getloadavg()[0]
+    figures["seconds"] = time.perf_counter() - started
+    figures["peak_rss_mb_this_process"] = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(f"\nbenchmark took {figures['seconds']:.0f} s; peak RSS of this process "
+          f"{figures['peak_rss_mb_this_process']:.0f} MB; load "
+          f"average at the end {figures['environment']['load_average_end']:.2f}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def performance(figures: dict[str, Any], quick: bool, seed: int) -> None:
+    """Sections 4, 1, 2 and 3, and 5, in that order, into ``figures``."""
+    networks = QUICK_NETWORKS if quick else FULL_NETWORKS
+    repeats, fast_repeats, child_repeats = (3, 7, 1) if quick else (7, 25, 3)
+    examples, max_depth, max_width = (12, 2, 8) if quick else (300, 4, 32)
 
     # The in-process campaign runs first, so that JAX has compiled nothing yet.
     heading(f"4. JAX compilations and time split: the campaign of {examples} "
@@ -766,23 +881,30 @@ def main(argv: Sequence[str] | None = None) -> int:
               "modules loaded into its draws); gradproof checked "
               f"{campaign['gradproof']['parameters_checked']:,} parameters in all")
 
-    sizes = (10, 40) if args.quick else (250, 1000)
+    sizes = (10, 40) if quick else (250, 1000)
     heading(f"5. Memory: campaigns of {' and '.join(map(str, sizes))} examples in "
             "this process, under tracemalloc")
     figures["memory"] = campaign_memory(sizes, max_depth, max_width, seed + 1)
     print_memory(figures["memory"])
 
-    figures["environment"]["load_average_end"] = os.getloadavg()[0]
-    figures["seconds"] = time.perf_counter() - started
-    figures["peak_rss_mb_this_process"] = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"\nbenchmark took {figures['seconds']:.0f} s; peak RSS of this process "
-          f"(sections 1 and 4) {figures['peak_rss_mb_this_process']:.0f} MB; load "
-          f"average at the end {figures['environment']['load_average_end']:.2f}")
-    if args.json is not None:
-        args.json.write_text(json.dumps(figures, indent=2, default=str))
-        print(f"wrote {args.json}")
-    return 0
+
+def detection_section(figures: dict[str, Any], quick: bool, seed: int) -> None:
+    """Section 6 into ``figures["detection"]``."""
+    heading("6. Detection: the mutant catalogue, gradcheck slow mode against "
+            "gradproof")
+    if quick:
+        print(f"--quick: {len(QUICK_MUTANTS)} mutants of the catalogue (those that "
+              f"show on nearly any example), a budget of {QUICK_EXAMPLES} examples; "
+              "the full run takes every mutant and gradproof's default budget")
+    print("each mutant through gradproof's kill campaign against the torch oracle "
+          "and through gradcheck slow mode (default tolerances) on a "
+          "torch.autograd.Function whose backward is the mutant, on the same "
+          "examples, each stopping at the first it flags", flush=True)
+    figures["detection"] = detection(quick=quick, seed=seed)
+    d = figures["detection"]
+    print(f"{d['mutants_run']} of {d['catalogue_size']} mutants, a budget of "
+          f"{d['examples']} examples, seed {d['seed']}")
+    print_detection(d)
 
 
 if __name__ == "__main__":
