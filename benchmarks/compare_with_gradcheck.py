@@ -798,7 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time gradproof against torch gradcheck and jax check_grads.")
     parser.add_argument("--quick", action="store_true",
-                        help="smaller networks and campaigns: under a minute")
+                        help="smaller networks and campaigns: about a minute")
     parser.add_argument("--json", type=Path, default=None,
                         help="also write every figure to this JSON file")
     parser.add_argument("--threads", type=int, default=1,
