@@ -11,11 +11,12 @@ from manual_backprop.network import (
     forward,
     gradients,
 )
+from manual_backprop.registry import USER_PREFIX, is_user_component, registered
 from manual_backprop.spec import DTYPES, REDUCTIONS, Architecture, Example
 
 __all__ = [
     "ACTIVATIONS", "COSTS", "DTYPES", "HIDDEN_ACTIVATIONS", "REDUCTIONS",
-    "Activation", "Architecture", "Cost", "Example", "ForwardPass",
+    "USER_PREFIX", "Activation", "Architecture", "Cost", "Example", "ForwardPass",
     "GradproofError", "Gradients", "InvalidArgument",
-    "backprop", "backward", "forward", "gradients",
+    "backprop", "backward", "forward", "gradients", "is_user_component", "registered",
 ]

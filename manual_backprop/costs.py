@@ -3,6 +3,10 @@
 Both take ``h`` and ``y`` shaped ``(batch, n_n)``; the per-sample cost is
 ``(batch,)`` and its derivative ``dJ_sample/dh`` is ``(batch, n_n)``. The batch
 reduction (mean or sum) is applied by the caller.
+
+A cost also says what its targets ``y`` are (:data:`TARGETS`): real numbers,
+probabilities (each row on the simplex: one-hot or spread) or binary (each entry
+in ``[0, 1]``: 0 or 1, or a soft label), which is how the strategies draw ``Y``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import numpy as np
 from scipy import special
 
 Array = np.ndarray
+TARGETS = ("real", "probabilities", "binary")
+_PROBABILITY_OUTPUTS = frozenset({"sigmoid", "softmax"})
 
 
 @dataclass(frozen=True)
@@ -21,7 +27,11 @@ class Cost:
     """A per-sample cost, its derivative, and what it needs of ``h`` and ``y``.
 
     ``fits`` names the output activations the cost accepts; ``None`` means any.
-    ``y_range`` is the closed interval every target must lie in.
+    ``y_range`` is the closed interval every target must lie in; ``targets``,
+    one of :data:`TARGETS`, how targets are drawn. ``slope_terms(h, y)``, where
+    given, sizes the terms of ``dJ_sample/dh`` for the tolerances, ``(batch,
+    n_n)``; the built-in costs leave it ``None``, since :mod:`oracles.tolerance`
+    knows their terms.
     """
 
     name: str
@@ -30,10 +40,19 @@ class Cost:
     fits: frozenset[str] | None = None
     y_range: tuple[float, float] = (-np.inf, np.inf)
     description: str = ""
+    targets: str = "real"
+    slope_terms: Callable[[Array, Array], Array] | None = None
 
     def fits_output(self, activation: str) -> bool:
         """Whether ``activation`` on the output layer gives ``h`` this cost takes."""
         return self.fits is None or activation in self.fits
+
+    @property
+    def on_probabilities(self) -> bool:
+        """Whether ``h`` is a probability (a sigmoid or softmax output) and ``y``
+        one too, as for the cross-entropies of probabilities."""
+        return (self.targets != "real" and self.fits is not None
+                and self.fits <= _PROBABILITY_OUTPUTS)
 
 
 def _half_sse(h: Array, y: Array) -> Array:
@@ -79,7 +98,6 @@ def _softmax_cross_entropy_derivative(h: Array, y: Array) -> Array:
     return special.softmax(h, axis=1) * np.sum(y, axis=1, keepdims=True) - y
 
 
-_PROBABILITIES = frozenset({"sigmoid", "softmax"})
 _LOGITS = frozenset(
     {"identity", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
      "gelu_tanh", "silu", "softsign", "hard_tanh", "sigmoid"}
@@ -93,15 +111,15 @@ COSTS: dict[str, Cost] = {
         Cost("mse", _mse, _mse_derivative,
              description="(1/n_n) sum_k (h_k - y_k)^2"),
         Cost("cross_entropy", _cross_entropy, _cross_entropy_derivative,
-             fits=_PROBABILITIES, y_range=(0.0, np.inf),
-             description="-sum_k y_k log h_k"),
+             fits=_PROBABILITY_OUTPUTS, y_range=(0.0, np.inf),
+             targets="probabilities", description="-sum_k y_k log h_k"),
         Cost("binary_cross_entropy", _binary_cross_entropy,
              _binary_cross_entropy_derivative,
-             fits=_PROBABILITIES, y_range=(0.0, 1.0),
+             fits=_PROBABILITY_OUTPUTS, y_range=(0.0, 1.0), targets="binary",
              description="-sum_k [y_k log h_k + (1 - y_k) log(1 - h_k)]"),
         Cost("softmax_cross_entropy", _softmax_cross_entropy,
              _softmax_cross_entropy_derivative,
-             fits=_LOGITS, y_range=(0.0, np.inf),
+             fits=_LOGITS, y_range=(0.0, np.inf), targets="probabilities",
              description="-sum_k y_k log softmax(h)_k, from logits"),
     ]
 }

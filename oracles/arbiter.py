@@ -55,6 +55,10 @@ def _softmax(row: list[Mp]) -> list[Mp]:
     return [x / total for x in e]
 
 
+_COSTS = ("half_sse", "mse", "cross_entropy", "binary_cross_entropy",
+          "softmax_cross_entropy")
+
+
 def _per_sample_cost(cost: str, h: list[Mp], y: list[Mp]) -> Mp:
     if cost == "half_sse":
         return mpmath.fsum((a - b) ** 2 for a, b in zip(h, y)) / 2
@@ -89,8 +93,13 @@ class ExtendedPrecisionOracle:
         self.parameter_limit = parameter_limit
 
     def can_judge(self, example: Example) -> bool:
-        """Whether ``example`` is small enough for the arbiter."""
-        return example.architecture.n_parameters <= self.parameter_limit
+        """Whether ``example`` is small enough for the arbiter, and made of the
+        activations and cost it has its own definitions of (a user's, under
+        check, it has not)."""
+        a = example.architecture
+        known = all(name in _ACTIVATIONS or name == "softmax"
+                    for name in a.activations) and a.cost in _COSTS
+        return known and a.n_parameters <= self.parameter_limit
 
     def compute(self, example: Example) -> ArbiterResult:
         """``J``, ``dJ/dw_i`` and ``dJ/db_i`` of ``example`` to about

@@ -78,6 +78,7 @@ class BlockComparison:
     norm_ratio: float = math.nan
     skipped: int = 0
     within_fd_error: bool = False
+    label: str = ""
 
     @property
     def passed(self) -> bool:
@@ -85,7 +86,10 @@ class BlockComparison:
 
     @property
     def name(self) -> str:
-        """``dJ/dw_2``, ``dJ/db_1``, ``dJ/dl_3``, ``J`` or a direction label."""
+        """``dJ/dw_2``, ``dJ/db_1``, ``dJ/dl_3``, ``J``, a direction label, or
+        the ``label`` of a comparison outside a network."""
+        if self.label:
+            return self.label
         if self.parameter == "J":
             return "J"
         if self.parameter in ("w", "b", "l"):
@@ -212,6 +216,18 @@ def _compare_blocks(subject: str, against: str,
     return out
 
 
+def compare_values(subject: str, against: str, label: str, value: Array,
+                   reference: Array, tolerance: Array, extra: Array | None = None,
+                   skip: Array | None = None) -> BlockComparison:
+    """Compare arrays outside a network (the elementwise checks of a user's
+    activation or cost) entry by entry, as blocks are compared; ``label`` names
+    them in messages and reports."""
+    block, = _compare_blocks(subject, against, [
+        _Block(0, label, value, reference, tolerance, extra, skip)])
+    block.label = label
+    return block
+
+
 def compare_gradients(subject: str, value: Gradients, against: str,
                       reference: Gradients, tol: Tolerances) -> list[BlockComparison]:
     """Compare ``J``, every ``dJ/dw_i``, ``dJ/db_i`` and, where both give them,
@@ -325,7 +341,8 @@ def _magnitude_reference(example: Example, autograd: dict[str, Gradients],
     oracle's layer outputs serve, with ``dJ/dl_i`` from the code under test if
     it gives them and from the built-in manual backprop (in float64) if not.
     They only size the tolerance: a wrong ``dJ/dl_i`` cannot widen it enough to
-    hide an error, since the tolerance is a few units of roundoff of it.
+    hide an error, since the tolerance is a few units of roundoff of it; a NaN
+    or infinite one sizes nothing (the gradients it leads to fail anyway).
     """
     full = full_reference(autograd)
     if full is not None:
@@ -338,8 +355,9 @@ def _magnitude_reference(example: Example, autograd: dict[str, Gradients],
         with np.errstate(all="ignore"):
             dJ_dl = backprop(example).dJ_dl
     assert dJ_dl is not None
+    finite = [np.asarray(d, dtype=np.float64) for d in dJ_dl]
     return Gradients(dJ_dw=[], dJ_db=[], J=fd.J, outputs=fd.outputs,
-                     dJ_dl=[np.asarray(d, dtype=np.float64) for d in dJ_dl])
+                     dJ_dl=[np.where(np.isfinite(d), d, 0.0) for d in finite])
 
 
 def judge(example: Example, candidate: Gradients, results: dict[str, object],

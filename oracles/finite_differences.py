@@ -14,7 +14,9 @@ perturbs, with the number of perturbed networks per batch bounded so that the
 stacked activations stay within a memory budget.
 
 The forward pass here is this module's own, written with SciPy's special
-functions, and shares nothing with the manual backprop.
+functions, and shares nothing with the manual backprop; only a user's activation
+or cost under check, which has no other definition, is taken as the user wrote
+it (see :func:`_activation`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import scipy
 from scipy import special
 
-from manual_backprop import ACTIVATIONS, Example
+from manual_backprop import ACTIVATIONS, COSTS, Example
 
 Array = np.ndarray
 # A direction in parameter space: arrays shaped like the weights and the biases.
@@ -106,6 +108,22 @@ _COSTS: dict[str, Callable[[Array, Array], Array]] = {
     ),
     "softmax_cross_entropy": lambda h, y: -np.sum(y * _log_softmax(h), axis=-1),
 }
+
+
+def _activation(name: str, complex_step: bool = False) -> Callable[[Array], Array]:
+    """This module's own ``f`` called ``name``; for a user's activation (registered
+    for ``gradproof check-activation``) the user's own ``f``, the one definition
+    there is. The check passes ``complex_step`` only when the user's ``f`` takes
+    complex input."""
+    table = _COMPLEX_ACTIVATIONS if complex_step else _ACTIVATIONS
+    return table[name] if name in table else ACTIVATIONS[name].forward
+
+
+def _per_sample_cost(name: str) -> Callable[[Array, Array], Array]:
+    """This module's own per-sample cost called ``name``; for a user's cost
+    (registered for ``gradproof check-cost``, which makes it take leading stack
+    axes) the user's own ``J``."""
+    return _COSTS[name] if name in _COSTS else COSTS[name].per_sample
 
 
 def _log_sum_exp(l: Array, keepdims: bool = False) -> Array:
@@ -312,7 +330,7 @@ class _Run:
         for w, b, name in zip(example.weights, example.biases,
                               self.architecture.activations):
             l = self.f[-1] @ w.T + b
-            self.f.append(_ACTIVATIONS[name](l))
+            self.f.append(_activation(name)(l))
         self.J = float(self._cost(l, self.f[-1]))
         # Rounding in J scales with the terms it is computed from, not with J:
         # a cost near 0 can come from outputs and pre-activations of size 10.
@@ -330,7 +348,7 @@ class _Run:
             if logs is not None:
                 per_sample = _log_cost(a.cost, *logs, y)
         if per_sample is None:
-            per_sample = _COSTS[a.cost](h, y)
+            per_sample = _per_sample_cost(a.cost)(h, y)
         return np.sum(per_sample, axis=-1) * self.scale
 
     def _costs_from(self, layer: int, weights: list[Array], biases: list[Array],
@@ -355,8 +373,7 @@ class _Run:
                     on_kink = np.abs(l.real - kink.at) < 1e-150
                     side = np.where(on_kink & (l.imag != 0), 2, side)
                 sides.append(side.reshape(l.shape[0], -1))
-            table = _COMPLEX_ACTIVATIONS if self.complex_step else _ACTIVATIONS
-            f = table[activation.name](l)
+            f = _activation(activation.name, self.complex_step)(l)
         J = self._cost(l, f)
         stack = J.shape[0]
         side = np.concatenate(sides, axis=1) if sides else np.zeros((stack, 0))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from manual_backprop import ACTIVATIONS, Example, Gradients
+from manual_backprop import ACTIVATIONS, COSTS, Example, Gradients
 
 Array = np.ndarray
 
@@ -63,7 +63,11 @@ def _cost_slope(cost: str, h: Array, y: Array) -> Array:
 
     Terms, not their sum: ``h - y`` is computed from ``h`` and ``y``, and when
     ``h`` is close to ``y`` its rounding error is that of ``h``, not of ``h - y``.
+    A user's cost under check sizes its own terms (``Cost.slope_terms``).
     """
+    slope_terms = COSTS[cost].slope_terms
+    if slope_terms is not None:
+        return slope_terms(h, y)
     with np.errstate(divide="ignore", invalid="ignore"):
         if cost == "half_sse":
             return np.abs(h) + np.abs(y)
@@ -84,7 +88,7 @@ def _one_minus_h_amplification(cost: str, h: Array, y: Array, u: float) -> Array
     Rounding ``h`` costs ``1 - h`` a relative error ``u / |1 - h|``; capped at
     ``1 / u``, past which :func:`conditioning` calls the example ill-conditioned.
     """
-    if cost != "binary_cross_entropy":
+    if not (COSTS[cost].on_probabilities and COSTS[cost].targets == "binary"):
         return np.zeros_like(h)
     gap = np.maximum(np.abs(1 - h), u)
     return np.where(y < 1, 1 / gap, 0.0)
@@ -95,18 +99,19 @@ def conditioning(example: Example, reference: Gradients, dtype: str) -> str | No
 
     Under a log cost, an output that underflows to 0 in ``dtype`` (or, for
     binary cross-entropy, rounds to 1) puts ``J`` on its singularity however
-    correct the code is.
+    correct the code is; a user's cost of probabilities against probabilities
+    is taken to be such a cost.
     """
     assert reference.outputs is not None
     cost, h, y = example.architecture.cost, reference.outputs[-1], example.Y
-    if cost not in ("cross_entropy", "binary_cross_entropy"):
+    if not COSTS[cost].on_probabilities:
         return None
     tiny = float(np.finfo(np.dtype(dtype)).tiny)
     weighted_h = np.where(y > 0, np.abs(h), np.inf)
     if float(np.min(weighted_h)) <= tiny:
         return (f"an output h = {float(np.min(weighted_h)):.3g} that a target "
                 f"weights underflows to 0 in {dtype}, where log h is infinite")
-    if cost == "binary_cross_entropy":
+    if COSTS[cost].targets == "binary":
         gap = float(np.min(np.where(y < 1, np.abs(1 - h), np.inf)))
         if gap <= 4 * unit_roundoff(dtype):
             return (f"an output h lies {gap:.3g} from 1, so 1 - h rounds to 0 "

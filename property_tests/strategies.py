@@ -129,6 +129,38 @@ def _architectures(draw: st.DrawFn, max_depth: int, max_width: int, max_d: int,
                         cost=cost)
 
 
+def with_activation(architecture_strategy: st.SearchStrategy[Architecture],
+                    name: str) -> st.SearchStrategy[Architecture]:
+    """Architectures from ``architecture_strategy`` with the activation ``name``
+    on at least one layer: on some hidden layers and, when the cost fits it, on
+    the output layer. A one-layer architecture whose cost does not fit ``name``
+    gets a hidden layer of ``name`` in front of its output layer.
+    """
+    check_argument(name in ACTIVATIONS and not ACTIVATIONS[name].output_only,
+                   f"activation {name!r}: expected one that hidden layers can take, "
+                   f"among {', '.join(ACTIVATIONS)}")
+    return _with_activation(architecture_strategy, name)
+
+
+@st.composite
+def _with_activation(draw: st.DrawFn,
+                     architecture_strategy: st.SearchStrategy[Architecture],
+                     name: str) -> Architecture:
+    a = draw(architecture_strategy)
+    widths, activations = list(a.widths), list(a.activations)
+    layers = list(range(a.n - 1))
+    if COSTS[a.cost].fits_output(name):
+        layers.append(a.n - 1)
+    if layers:
+        for i in draw(st.sets(st.sampled_from(layers), min_size=1)):
+            activations[i] = name
+    else:
+        widths.insert(0, draw(st.integers(1, max(a.sizes))))
+        activations.insert(0, name)
+    return Architecture(d=a.d, widths=tuple(widths), activations=tuple(activations),
+                        cost=a.cost)
+
+
 def _values(rng: np.random.Generator, shape: tuple[int, ...], scale: float,
             zeros: float) -> Array:
     values = rng.standard_normal(shape) * scale
@@ -136,13 +168,15 @@ def _values(rng: np.random.Generator, shape: tuple[int, ...], scale: float,
     return values
 
 
-def _targets(rng: np.random.Generator, cost: str, shape: tuple[int, ...],
-             one_hot: bool) -> Array:
-    """Targets ``Y`` that ``cost`` accepts: probabilities for cross-entropies."""
+def targets(rng: np.random.Generator, kind: str, shape: tuple[int, ...],
+            one_hot: bool) -> Array:
+    """Targets ``Y`` ``(batch, n_n)`` of a kind that costs take (``Cost.targets``):
+    real, probabilities (rows on the simplex, one-hot or spread) or binary (0 or
+    1, or soft labels)."""
     batch, n_out = shape
-    if cost in ("half_sse", "mse"):
+    if kind == "real":
         return rng.standard_normal(shape)
-    if cost == "binary_cross_entropy":
+    if kind == "binary":
         return (rng.random(shape) < 0.5).astype(float) if one_hot else rng.random(shape)
     if one_hot:
         return np.eye(n_out)[rng.integers(0, n_out, batch)]
@@ -189,5 +223,6 @@ def _examples(draw: st.DrawFn, architecture_strategy: st.SearchStrategy[Architec
         biases.append(_values(rng, (sizes[i + 1],), bias_scale, zeros))
     X = _values(rng, (batch, sizes[0]), draw(_sampled_from(INPUT_SCALES)),
                 draw(_sampled_from(ZERO_FRACTIONS)))
-    Y = _targets(rng, architecture.cost, (batch, sizes[-1]), draw(st.booleans()))
+    Y = targets(rng, COSTS[architecture.cost].targets, (batch, sizes[-1]),
+                draw(st.booleans()))
     return Example(architecture, weights, biases, X, Y, reduction=reduction)

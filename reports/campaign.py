@@ -29,6 +29,7 @@ from hypothesis.strategies import SearchStrategy
 from manual_backprop import (
     ACTIVATIONS,
     COSTS,
+    Architecture,
     Example,
     Gradients,
     backprop,
@@ -45,6 +46,7 @@ from oracles.compare import (
     reconsider_at_kinks,
 )
 from oracles.diagnosis import diagnose, faulty_torch_references
+from oracles.finite_differences import FiniteDifferenceResult
 from property_tests.strategies import architectures, examples
 from reports.heatmaps import weight_heat_maps
 from reports.model import (
@@ -118,7 +120,12 @@ def deferred_interrupts() -> Iterator[None]:
 
 @dataclass
 class CampaignConfig:
-    """What a campaign draws and how it judges; the command line fills it."""
+    """What a campaign draws and how it judges; the command line fills it.
+
+    ``architectures``, when given, is drawn from instead of the architectures
+    that ``activations``, ``costs`` and the size limits describe (the component
+    checks put the user's activation into some layers of those).
+    """
 
     examples: int = 200
     seed: int = 0
@@ -132,6 +139,7 @@ class CampaignConfig:
     oracles: Sequence[str] = DEFAULT_ORACLES
     detailed_failures: int = 20
     strict_kinks: bool = False
+    architectures: SearchStrategy[Architecture] | None = None
 
 
 def _arrays(example: Example) -> dict[str, object]:
@@ -209,7 +217,13 @@ def check(example: Example, candidate: Candidate, oracles: dict[str, Oracle],
     ``strict_kinks`` a discrepancy only at pre-activations near a kink, not
     exactly on it.
     """
-    results = {name: oracle.compute(example) for name, oracle in oracles.items()}
+    try:
+        results = {name: oracle.compute(example) for name, oracle in oracles.items()}
+    except CandidateFailure as failure:
+        # An oracle that runs user code (a user's activation or cost under check)
+        # reports its misbehaviour as the code under test's.
+        return Checked(Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}"),
+                       None, {}, dtype)
     try:
         gradients = candidate(example, dtype)
     except CandidateFailure as failure:
@@ -228,18 +242,69 @@ def check(example: Example, candidate: Candidate, oracles: dict[str, Oracle],
     reference = full_reference(results)
     reconsider = judgement.verdict in (Verdict.ORACLE_DISAGREEMENT,
                                        Verdict.DISCREPANCY)
+    # Strict kinks still forgive rounding to the other side of a kink, but
+    # not another slope exactly on it.
+    exactly = not (strict_kinks and judgement.verdict is Verdict.DISCREPANCY)
     if reconsider and isinstance(reference, Gradients):
-        # Strict kinks still forgive rounding to the other side of a kink, but
-        # not another slope exactly on it.
-        exactly = not (strict_kinks and judgement.verdict is Verdict.DISCREPANCY)
         on_kinks = pre_activations_on_kinks(example, reference, dtype, exactly)
         if on_kinks:
             alternatives = _one_sided_references(example, on_kinks)
             judgement = reconsider_at_kinks(example, gradients, judgement, reference,
                                             alternatives, on_kinks, dtype)
+    elif reconsider:
+        judgement = _probes_off_kinks(example, gradients, results, judgement, dtype,
+                                      exactly)
     if judgement.verdict is Verdict.DISCREPANCY and isinstance(reference, Gradients):
         judgement = _with_diagnosis(example, gradients, reference, judgement, dtype)
     return Checked(judgement, gradients, results, dtype)
+
+
+def _probes_off_kinks(example: Example, gradients: Gradients,
+                      results: dict[str, object], judgement: Judgement, dtype: str,
+                      exactly: bool) -> Judgement:
+    """Without an autograd oracle (a user's component under check): when
+    pre-activations of layers up to ``i`` sit on a kink, within the rounding of
+    ``dtype``, judge again with the probes of layers 1 to ``i`` left out, since
+    their slopes depend on the side of the kink that rounding chose (a complex
+    step, whose step moves nothing across, sees only one side). If the rest
+    agrees, the example is a non-differentiable point."""
+    fd = next((r for r in results.values()
+               if isinstance(r, FiniteDifferenceResult)), None)
+    if fd is None:
+        return judgement
+    outputs = Gradients(dJ_dw=[], dJ_db=[], outputs=fd.outputs)
+    on_kinks = pre_activations_on_kinks(example, outputs, dtype, exactly)
+    if not on_kinks:
+        return judgement
+    deepest = max(on_kinks) + 1
+    marked = {name: _without_layers(r, deepest)
+              if isinstance(r, FiniteDifferenceResult) else r
+              for name, r in results.items()}
+    again = judge(example, gradients, marked, dtype)
+    if again.verdict.fails:
+        return judgement
+    counts: dict[str, int] = {}
+    for i, mask in on_kinks.items():
+        name = example.architecture.activations[i]
+        counts[name] = counts.get(name, 0) + int(np.sum(mask))
+    where = ", ".join(f"{count} of {name}" for name, count in sorted(counts.items()))
+    return Judgement(
+        Verdict.NON_DIFFERENTIABLE,
+        f"{example.label}: pre-activations sit on a kink, within the rounding of "
+        f"{dtype} ({where}); leaving out the probes of layers 1 to {deepest}, "
+        "whose slopes depend on the side of the kink, the rest agrees",
+        again.comparisons)
+
+
+def _without_layers(result: FiniteDifferenceResult, layers: int
+                    ) -> FiniteDifferenceResult:
+    """``result`` with the probes of layers 1 to ``layers`` (and those over all
+    layers) marked as across a kink, so that the comparison leaves them out."""
+    entries = [dataclasses.replace(p, across_kink=np.ones_like(p.across_kink))
+               if p.layer <= layers else p for p in result.entries]
+    directions = [dataclasses.replace(p, across_kink=np.ones_like(p.across_kink))
+                  if p.layer <= layers else p for p in result.directions]
+    return dataclasses.replace(result, entries=entries, directions=directions)
 
 
 def _with_diagnosis(example: Example, gradients: Gradients, reference: Gradients,
@@ -278,11 +343,12 @@ def _one_sided_references(example: Example, on_kinks: dict[int, np.ndarray]
 
 def campaign_strategy(config: CampaignConfig) -> SearchStrategy[Example]:
     """The examples a campaign draws."""
-    return examples(
-        architectures(max_depth=config.max_depth, max_width=config.max_width,
-                      activations=config.activations, costs=config.costs),
-        max_batch=config.max_batch, reductions=(config.reduction,),
-    )
+    drawn = config.architectures
+    if drawn is None:
+        drawn = architectures(max_depth=config.max_depth, max_width=config.max_width,
+                              activations=config.activations, costs=config.costs)
+    return examples(drawn, max_batch=config.max_batch,
+                    reductions=(config.reduction,))
 
 
 def smallest_failure(config: CampaignConfig, candidate: Candidate,
@@ -354,8 +420,10 @@ def run_campaign(
     oracles: dict[str, Oracle],
     report: CampaignReport,
     on_example: Callable[[ExampleRecord], None] | None = None,
+    first_index: int = 0,
 ) -> CampaignReport:
-    """Fill ``report`` with ``config.examples`` judged examples.
+    """Fill ``report`` with ``config.examples`` judged examples, numbered from
+    ``first_index``.
 
     Hypothesis draws the examples from a fixed seed, so the same configuration
     gives the same examples. Ctrl-C ends the campaign early; the report then
@@ -364,10 +432,11 @@ def run_campaign(
     started = time.perf_counter()
     detailed = 0
 
-    def one_example(index: int, example: Example) -> None:
+    def one_example(draw: int, example: Example) -> None:
         nonlocal detailed
         if INTERRUPTED.is_set():
             raise _Interrupted
+        index = first_index + draw
         example.label = f"example {index}"
         t0 = time.perf_counter()
         checked = check(example, candidate, oracles, config.dtype,

@@ -1,5 +1,7 @@
 """The ``gradproof`` command line: ``run`` for the built-in manual backprop,
-``check MODULE:NAME`` for a user's gradient code.
+``check MODULE:NAME`` for a user's gradient code, ``check-activation
+MODULE:NAME`` and ``check-cost MODULE:NAME`` for a user's activation or cost
+(see :mod:`reports.components`).
 
 Exit codes: 0 every example agrees; 1 at least one discrepancy, oracle
 disagreement, or code under test that raised or returned something malformed;
@@ -48,64 +50,110 @@ from reports.options import (
     comma_separated,
     set_up_command,
 )
-from reports.replay import example_of, replay, replay_command, save_example
+from reports.replay import (
+    BUILT_IN,
+    example_of,
+    replay,
+    replay_command,
+    save_example,
+)
 
 EXIT_AGREE, EXIT_DISCREPANCY, EXIT_HARNESS = 0, 1, 2
 DEFAULT_REPORT = "gradproof-report.html"
 
 
+def _options(help_texts: dict[str, str]) -> dict[str, Callable[..., Any]]:
+    """Every option a campaign command may take, by parameter name; the help of
+    each is its own unless ``help_texts`` gives another."""
+    table: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+        "examples": (("--examples",), dict(
+            default=200, show_default=True, type=click.IntRange(min=1),
+            help="How many random examples.")),
+        "seed": (("--seed",), dict(
+            default=0, show_default=True, type=click.IntRange(min=0),
+            help="Seed of the example draws.")),
+        "dtype": (("--dtype",), dict(
+            default="float64", show_default=True, type=click.Choice(DTYPES),
+            help="dtype the code under test computes in; references always run in "
+                 "float64.")),
+        "activations": (("--activations",), dict(
+            default=",".join(ACTIVATIONS), callback=comma_separated(tuple(ACTIVATIONS)),
+            help="Activations to draw from (comma-separated).")),
+        "costs": (("--costs",), dict(
+            default=",".join(COSTS), callback=comma_separated(tuple(COSTS)),
+            help="Costs to draw from (comma-separated).")),
+        "max_depth": (("--max-depth",), dict(
+            default=5, show_default=True, type=click.IntRange(min=1),
+            help="Most layers n.")),
+        "max_width": (("--max-width",), dict(
+            default=16, show_default=True, type=click.IntRange(min=1),
+            help="Widest layer and largest d.")),
+        "max_batch": (("--max-batch",), dict(
+            default=8, show_default=True, type=click.IntRange(min=1),
+            help="Largest batch.")),
+        "reduction": (("--reduction",), dict(
+            default="mean", show_default=True, type=click.Choice(REDUCTIONS),
+            help="J is the mean or the sum of the per-sample cost.")),
+        "oracles": (("--oracles",), dict(
+            default=",".join(DEFAULT_ORACLES), callback=comma_separated(ORACLE_NAMES),
+            help="Oracles to compare with (comma-separated): torch, jax, fd "
+                 "(central differences) and cs (complex step).")),
+        "report_path": (("--report", "report_path"), dict(
+            default=DEFAULT_REPORT, show_default=True, type=click.Path(dir_okay=False),
+            help="Where to write the HTML report.")),
+        "json_path": (("--json", "json_path"), dict(
+            default=None, type=click.Path(dir_okay=False),
+            help="Also write JSON here.")),
+        "junit_path": (("--junit", "junit_path"), dict(
+            default=None, type=click.Path(dir_okay=False),
+            help="Also write JUnit XML here.")),
+        "strict_kinks": (("--strict-kinks",), dict(
+            is_flag=True,
+            help="Call another one-sided slope at a kink (relu'(0) = 1) a "
+                 "discrepancy, not a non-differentiable point.")),
+        "shrink_seconds": (("--shrink-seconds",), dict(
+            default=60.0, show_default=True, type=click.FloatRange(min=0),
+            help="Time to search for the smallest failing example (0: no search).")),
+        "quiet": (("--quiet", "-q"), dict(is_flag=True, help="No progress bar.")),
+        "verbose": (("--verbose", "-v"), dict(
+            is_flag=True, help="Log what the harness does.")),
+    }
+    return {name: click.option(*declarations, **{**settings, "help": help_texts.get(
+                name, settings["help"])})
+            for name, (declarations, settings) in table.items()}
+
+
+def _with_options(command: Callable[..., Any], names: list[str] | None = None,
+                  help_texts: dict[str, str] | None = None) -> Callable[..., Any]:
+    """``command`` with the options called ``names`` (all of them by default),
+    in the order of :func:`_options`."""
+    options = _options(help_texts or {})
+    for name in reversed([n for n in options if names is None or n in names]):
+        command = options[name](command)
+    return command
+
+
 def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options every campaign command takes."""
-    options = [
-        click.option("--examples", default=200, show_default=True,
-                     type=click.IntRange(min=1), help="How many random examples."),
-        click.option("--seed", default=0, show_default=True,
-                     type=click.IntRange(min=0), help="Seed of the example draws."),
-        click.option("--dtype", default="float64", show_default=True,
-                     type=click.Choice(DTYPES),
-                     help="dtype the code under test computes in; references "
-                          "always run in float64."),
-        click.option("--activations", default=",".join(ACTIVATIONS),
-                     callback=comma_separated(tuple(ACTIVATIONS)),
-                     help="Activations to draw from (comma-separated)."),
-        click.option("--costs", default=",".join(COSTS),
-                     callback=comma_separated(tuple(COSTS)),
-                     help="Costs to draw from (comma-separated)."),
-        click.option("--max-depth", default=5, show_default=True,
-                     type=click.IntRange(min=1), help="Most layers n."),
-        click.option("--max-width", default=16, show_default=True,
-                     type=click.IntRange(min=1), help="Widest layer and largest d."),
-        click.option("--max-batch", default=8, show_default=True,
-                     type=click.IntRange(min=1), help="Largest batch."),
-        click.option("--reduction", default="mean", show_default=True,
-                     type=click.Choice(REDUCTIONS),
-                     help="J is the mean or the sum of the per-sample cost."),
-        click.option("--oracles", default=",".join(DEFAULT_ORACLES),
-                     callback=comma_separated(ORACLE_NAMES),
-                     help="Oracles to compare with (comma-separated): torch, jax, "
-                          "fd (central differences) and cs (complex step)."),
-        click.option("--report", "report_path", default=DEFAULT_REPORT,
-                     show_default=True, type=click.Path(dir_okay=False),
-                     help="Where to write the HTML report."),
-        click.option("--json", "json_path", default=None,
-                     type=click.Path(dir_okay=False), help="Also write JSON here."),
-        click.option("--junit", "junit_path", default=None,
-                     type=click.Path(dir_okay=False),
-                     help="Also write JUnit XML here."),
-        click.option("--strict-kinks", is_flag=True,
-                     help="Call another one-sided slope at a kink (relu'(0) = 1) "
-                          "a discrepancy, not a non-differentiable point."),
-        click.option("--shrink-seconds", default=60.0, show_default=True,
-                     type=click.FloatRange(min=0),
-                     help="Time to search for the smallest failing example "
-                          "(0: no search)."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
-        click.option("--verbose", "-v", is_flag=True,
-                     help="Log what the harness does."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return _with_options(command)
+
+
+def component_options(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of ``check-activation`` (``kind="activation"``) and
+    ``check-cost``: those of a campaign but ``--oracles`` and ``--strict-kinks``
+    (finite differences are the references; a kink is judged by them), and for
+    a cost, ``--costs``."""
+    names = ["examples", "seed", "dtype", "activations", "costs", "max_depth",
+             "max_width", "max_batch", "reduction", "report_path", "json_path",
+             "junit_path", "shrink_seconds", "quiet", "verbose"]
+    help_texts = {"activations": "Built-in activations for the other layers "
+                                 "(comma-separated)."}
+    if kind == "cost":
+        names.remove("costs")
+        help_texts = {"activations": "Built-in activations for the layers; the "
+                                     "output layer takes one the cost accepts "
+                                     "(comma-separated)."}
+    return functools.partial(_with_options, names=names, help_texts=help_texts)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -132,6 +180,28 @@ def check(target: str, **options: Any) -> None:
     sys.exit(_campaign(functools.partial(load_candidate, target), options))
 
 
+@main.command("check-activation")
+@click.argument("target", metavar="MODULE:NAME")
+@component_options("activation")
+def check_activation(target: str, **options: Any) -> None:
+    """Check a user's activation: an object or module with f(l) and
+    derivative(l), elementwise (optionally kinks and name). Its derivative is
+    compared with finite differences of its f point by point, then inside
+    generated networks where it takes some of the layers."""
+    sys.exit(_component_campaign("activation", target, options))
+
+
+@main.command("check-cost")
+@click.argument("target", metavar="MODULE:NAME")
+@component_options("cost")
+def check_cost(target: str, **options: Any) -> None:
+    """Check a user's cost: an object or module with J(h, y), the per-sample cost,
+    and derivative(h, y), dJ/dh (optionally targets, outputs and name). Its
+    derivative is compared with finite differences of its J entry by entry, then
+    inside generated networks whose cost it is."""
+    sys.exit(_component_campaign("cost", target, options))
+
+
 def _shown_options(options: dict[str, Any]) -> dict[str, str]:
     """The options worth a line in the report: set, and not shown elsewhere."""
     elsewhere = {"seed", "dtype", "reduction", "examples", "oracles", "quiet",
@@ -140,6 +210,37 @@ def _shown_options(options: dict[str, Any]) -> dict[str, str]:
     return {k.replace("_", " "): ", ".join(map(str, v)) if isinstance(v, tuple)
             else str(v) for k, v in options.items()
             if k not in elsewhere and v not in (None, False)}
+
+
+def _config(options: dict[str, Any]) -> CampaignConfig:
+    return CampaignConfig(
+        examples=options["examples"], seed=options["seed"], dtype=options["dtype"],
+        activations=options["activations"], costs=options.get("costs", tuple(COSTS)),
+        max_depth=options["max_depth"], max_width=options["max_width"],
+        max_batch=options["max_batch"], reduction=options["reduction"],
+        oracles=options.get("oracles", ()),
+        strict_kinks=options.get("strict_kinks", False),
+    )
+
+
+def _new_report(name: str, config: CampaignConfig, oracles: dict[str, Oracle],
+                options: dict[str, Any]) -> CampaignReport:
+    return CampaignReport(
+        title=f"gradproof: {name}",
+        command=shlex.join(["gradproof", *sys.argv[1:]]),
+        code_under_test=name,
+        started=datetime.datetime.now().isoformat(timespec="seconds"),
+        seed=config.seed, dtype=config.dtype, reduction=config.reduction,
+        examples_requested=config.examples,
+        oracles=[OracleInfo(n, o.version) for n, o in oracles.items()],
+        options=_shown_options(options),
+    )
+
+
+def _check_outputs(options: dict[str, Any]) -> None:
+    check_outputs({"--report": options["report_path"],
+                   "--json": options["json_path"],
+                   "--junit": options["junit_path"]})
 
 
 def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) -> int:
@@ -156,26 +257,9 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
             # Networks of this size run fastest, and steadiest, on one thread.
             import torch
             torch.set_num_threads(1)
-        config = CampaignConfig(
-            examples=options["examples"], seed=options["seed"], dtype=options["dtype"],
-            activations=options["activations"], costs=options["costs"],
-            max_depth=options["max_depth"], max_width=options["max_width"],
-            max_batch=options["max_batch"], reduction=options["reduction"],
-            oracles=options["oracles"], strict_kinks=options["strict_kinks"],
-        )
-        report = CampaignReport(
-            title=f"gradproof: {candidate.name}",
-            command=shlex.join(["gradproof", *sys.argv[1:]]),
-            code_under_test=candidate.name,
-            started=datetime.datetime.now().isoformat(timespec="seconds"),
-            seed=config.seed, dtype=config.dtype, reduction=config.reduction,
-            examples_requested=config.examples,
-            oracles=[OracleInfo(name, o.version) for name, o in oracles.items()],
-            options=_shown_options(options),
-        )
-        check_outputs({"--report": options["report_path"],
-                       "--json": options["json_path"],
-                       "--junit": options["junit_path"]})
+        config = _config(options)
+        report = _new_report(candidate.name, config, oracles, options)
+        _check_outputs(options)
         # The strategy checks its arguments when built: costs that no allowed
         # activation fits are reported here, before the first example.
         architectures(max_depth=config.max_depth, max_width=config.max_width,
@@ -184,9 +268,60 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
         reporter.error(str(error))
         return EXIT_HARNESS
 
-    with reporter.start(config.examples, candidate.name):
+    _run(config, candidate, oracles, report, reporter)
+    _finish(config, candidate, oracles, report, options, reporter)
+    return report.exit_code
+
+
+def _component_campaign(kind: str, target: str, options: dict[str, Any]) -> int:
+    """Check a user's activation or cost (``kind``) from the command line: the
+    elementwise check as example 0, then networks; return the exit code."""
+    from reports.components import prepare
+
+    reporter = ConsoleReporter(quiet=options["quiet"])
+    set_up_command(options["verbose"])
+    try:
+        _check_outputs(options)
+        checked = prepare(kind, target, options["dtype"], options["seed"])
+    except GradproofError as error:
+        reporter.error(str(error))
+        return EXIT_HARNESS
+    except Exception as error:  # a bug in the harness
+        logging.getLogger(__name__).info("internal error", exc_info=True)
+        reporter.error(f"internal error in the elementwise check: "
+                       f"{type(error).__name__}: {error} (run with -v for the "
+                       "traceback)")
+        return EXIT_HARNESS
+
+    with checked.registered():
+        candidate, oracles = checked.candidate, checked.oracles()
+        config = _config(options)
         try:
-            run_campaign(config, candidate, oracles, report, reporter.example_done)
+            config.architectures = checked.architectures(config)
+        except GradproofError as error:
+            reporter.error(str(error))
+            return EXIT_HARNESS
+        report = _new_report(candidate.name, config, oracles, options)
+        report.options.update(checked.notes)
+        report.examples_requested = config.examples + 1
+        report.examples.append(checked.record(config.reduction, report.command))
+        _run(config, candidate, oracles, report, reporter, first_index=1)
+        _finish(config, candidate, oracles, report, options, reporter,
+                component={"kind": kind, "target": target})
+    return report.exit_code
+
+
+def _run(config: CampaignConfig, candidate: Candidate, oracles: dict[str, Oracle],
+         report: CampaignReport, reporter: ConsoleReporter, first_index: int = 0
+         ) -> None:
+    """Run the campaign into ``report`` (after any example it already holds),
+    under a progress bar; an error of the harness is kept in the report."""
+    with reporter.start(config.examples + len(report.examples), candidate.name):
+        for record in report.examples:
+            reporter.example_done(record)
+        try:
+            run_campaign(config, candidate, oracles, report, reporter.example_done,
+                         first_index=first_index)
         except GradproofError as error:
             report.error = str(error)
             reporter.error(str(error))
@@ -195,20 +330,29 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
             report.error = f"internal error: {type(error).__name__}: {error}"
             reporter.error(f"{report.error} (run with -v for the traceback; the "
                            "examples finished so far are in the report)")
-    if report.failures and not report.interrupted and options["shrink_seconds"] > 0:
-        _shrink(config, candidate, oracles, report, options, reporter)
+
+
+def _finish(config: CampaignConfig, candidate: Candidate, oracles: dict[str, Oracle],
+            report: CampaignReport, options: dict[str, Any], reporter: ConsoleReporter,
+            component: dict[str, str] | None = None) -> None:
+    """Shrink a failing network, write the outputs and print the summary."""
+    networks_fail = any(r.depth > 0 for r in report.failures)
+    if networks_fail and not report.interrupted and options["shrink_seconds"] > 0:
+        _shrink(config, candidate, oracles, report, options, reporter, component)
     written = _write_outputs(report, options, reporter)
     reporter.summary(report, written)
-    return report.exit_code
 
 
 def _shrink(config: CampaignConfig, candidate: Candidate,
             oracles: dict[str, Oracle], report: CampaignReport,
-            options: dict[str, Any], reporter: ConsoleReporter) -> None:
+            options: dict[str, Any], reporter: ConsoleReporter,
+            component: dict[str, str] | None = None) -> None:
     """Find the smallest failing example, save it, and add it to the report.
 
     Hypothesis shrinks a failure it finds anew; a failing example of the
-    campaign itself wins when it is smaller still.
+    campaign itself wins when it is smaller still. The reproducer of a
+    component check names the ``component`` (its kind and target), which
+    ``gradproof replay`` registers again.
     """
     reporter.err.print("gradproof: looking for the smallest failing example")
     found: list[Example] = []
@@ -229,10 +373,11 @@ def _shrink(config: CampaignConfig, candidate: Candidate,
                                   config.strict_kinks)
     path = Path(options["report_path"]).with_suffix("")
     path = path.with_name(path.name + "-smallest.npz")
+    target = BUILT_IN if component else candidate.name
     try:
-        save_example(example, path, target=candidate.name, dtype=config.dtype,
-                     strict_kinks=config.strict_kinks)
-        command = replay_command(path, config.dtype, candidate.name)
+        save_example(example, path, target=target, dtype=config.dtype,
+                     strict_kinks=config.strict_kinks, component=component)
+        command = replay_command(path, config.dtype, target)
     except OSError as error:
         command = f"(could not save the example: {error.strerror})"
     report.smallest = record_of(-1, example, judgement, command)

@@ -113,7 +113,7 @@ def _relative_errors(report: CampaignReport) -> Plot:
 def _worst_error(report: CampaignReport) -> Plot:
     from matplotlib.figure import Figure
 
-    records = [r for r in report.examples if r.pairs and any(
+    records = [r for r in report.examples if r.depth and r.pairs and any(
         k.startswith(CANDIDATE) for k in r.pairs)]
     figure = Figure(figsize=(7.0, 3.2), dpi=72)
     left, right = figure.subplots(1, 2, sharey=True)

@@ -24,28 +24,38 @@ from reports.campaign import INTERRUPTED, CandidateFailure
 GradientFunction = Callable[..., Any]
 
 
-def load_candidate(target: str) -> ContractCandidate:
-    """Import ``MODULE:NAME`` (the current directory comes first on the path)."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise InvalidArgument(f"target {target!r}: expected MODULE:NAME, for "
-                              "example mypackage.backprop:gradients")
+def import_target(target: str, example: str = "mypackage.backprop:gradients",
+                  module_alone: bool = False) -> Any:
+    """The object that ``MODULE:NAME`` names (the current directory comes first
+    on the path), or with ``module_alone`` the module that ``MODULE`` names;
+    ``example`` shows a well-formed target in messages."""
+    module_name, colon, attribute = target.partition(":")
+    if not module_name or not (attribute or module_alone and not colon):
+        alone = " (or MODULE, when the module itself is it)" if module_alone else ""
+        raise InvalidArgument(f"target {target!r}: expected MODULE:NAME{alone}, for "
+                              f"example {example}")
     sys.path.insert(0, str(Path.cwd()))
     if module_name.endswith(".py") or "/" in module_name:
         raise InvalidArgument(f"target {target!r}: expected a module name, not a "
                               "file path; run from the module's folder and drop "
-                              "the .py (mymodule:gradients)")
+                              f"the .py (mymodule:{example.partition(':')[2]})")
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as error:
         raise InvalidArgument(f"could not import {module_name!r}: "
                               f"{type(error).__name__}: {error}") from None
-    function = module
-    for part in attribute.split("."):
-        if not hasattr(function, part):
+    found: Any = module
+    for part in attribute.split(".") if attribute else ():
+        if not hasattr(found, part):
             raise InvalidArgument(f"module {module_name!r} has no attribute "
                                   f"{attribute!r}; check the name after the colon")
-        function = getattr(function, part)
+        found = getattr(found, part)
+    return found
+
+
+def load_candidate(target: str) -> ContractCandidate:
+    """Import ``MODULE:NAME`` (the current directory comes first on the path)."""
+    function = import_target(target)
     if not callable(function):
         raise InvalidArgument(f"{target} is not callable (it is of type "
                               f"{type(function).__name__}); expected a function "
@@ -61,6 +71,22 @@ def _user_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, trace)).rstrip()
 
 
+def call_user_code(name: str, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``; whatever it raises becomes a :class:`CandidateFailure`
+    that names ``name`` and shows the user's own traceback (a first Ctrl-C of a
+    campaign is let through)."""
+    try:
+        return function(*args)
+    except KeyboardInterrupt as error:
+        if INTERRUPTED.is_set():
+            raise
+        raise CandidateFailure(f"{name} raised:\n{_user_traceback(error)}")\
+            from None
+    except (Exception, SystemExit) as error:
+        raise CandidateFailure(f"{name} raised:\n{_user_traceback(error)}")\
+            from None
+
+
 class ContractCandidate:
     """A user's gradient function, called on each example and checked."""
 
@@ -74,17 +100,8 @@ class ContractCandidate:
         copies = [a.copy() for a in inputs]
         listed = ([id(w) for w in weights], [id(b) for b in biases])
         a = example.architecture
-        try:
-            returned = self.function(weights, biases, list(a.activations), a.cost,
-                                     X, Y)
-        except KeyboardInterrupt as error:
-            if INTERRUPTED.is_set():
-                raise
-            raise CandidateFailure(f"{self.name} raised:\n{_user_traceback(error)}")\
-                from None
-        except (Exception, SystemExit) as error:
-            raise CandidateFailure(f"{self.name} raised:\n{_user_traceback(error)}")\
-                from None
+        returned = call_user_code(self.name, self.function, weights, biases,
+                                  list(a.activations), a.cost, X, Y)
 
         if ([id(w) for w in weights], [id(b) for b in biases]) != listed:
             raise CandidateFailure(
