@@ -23,11 +23,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+import json
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,13 +38,13 @@ from manual_backprop.errors import check_argument
 from oracles import Judgement, make_oracle
 from oracles.base import ORACLE_NAMES, Oracle
 from property_tests.strategies import architectures, examples
-from reports.campaign import check_example, record_of
+from reports.campaign import check, record_of
 from reports.model import CampaignReport, ExampleRecord, OracleInfo
 from reports.plugin import ContractCandidate, GradientFunction
 
 __all__ = [
     "COLLECTED", "Collected", "Collector", "architectures", "assert_gradients_agree",
-    "collected_report", "examples",
+    "collected_report", "combined", "examples",
 ]
 
 # Failing examples of one test beyond this many keep their summary only.
@@ -59,6 +61,11 @@ class Collected:
     oracles: dict[str, str]  # name: version
     dtype: str
     reduction: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Collected:
+        """The judged example that ``dataclasses.asdict`` turned into ``data``."""
+        return cls(**{**data, "record": ExampleRecord.from_dict(data["record"])})
 
 
 @dataclass
@@ -88,8 +95,28 @@ class Collector:
         """The examples from position ``start`` on (a session's share of them)."""
         return Collector(self.judged[start:])
 
+    def to_json(self) -> str:
+        """Every judged example as JSON text, for another process (a pytest-xdist
+        worker sends its examples to the controller this way). NaN and infinity
+        are written as JavaScript's ``NaN`` and ``Infinity``, which
+        :meth:`from_json` reads back as floats."""
+        return json.dumps([dataclasses.asdict(c) for c in self.judged],
+                          default=_plain)
+
+    @classmethod
+    def from_json(cls, text: str) -> Collector:
+        """The examples that :meth:`to_json` wrote, in the same order."""
+        return cls([Collected.from_dict(c) for c in json.loads(text)])
+
 
 COLLECTED = Collector()
+
+
+def _plain(value: object) -> object:
+    """A NumPy scalar as the Python number it holds, for :func:`json.dumps`."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 @functools.cache
@@ -108,6 +135,13 @@ def _current_test() -> str | None:
     """The pytest node id of the running test, if pytest is running one."""
     current = os.environ.get("PYTEST_CURRENT_TEST")
     return current.rsplit(" ", 1)[0] if current else None
+
+
+def _numbered(index: int) -> str:
+    """``example 3``; ``example 3 on gw1`` in a pytest-xdist worker, which
+    numbers its examples on its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"example {index} on {worker}" if worker else f"example {index}"
 
 
 def assert_gradients_agree(
@@ -155,17 +189,18 @@ def assert_gradients_agree(
     candidate = _candidate(gradients)
     index = len(COLLECTED.judged)
     test = _current_test()
-    label = f"example {index}" if example.label == "example" else example.label
+    label = _numbered(index) if example.label == "example" else example.label
     label = f"{test}: {label}" if test else label
     example = dataclasses.replace(example, label=label, reduction=reduction)
 
     started = time.perf_counter()
     with np.errstate(all="ignore"):
-        judgement = check_example(example, candidate, built, dtype, strict_kinks)
+        checked = check(example, candidate, built, dtype, strict_kinks)
     seconds = time.perf_counter() - started
+    judgement = checked.judgement
 
     reproducer = f"pytest {shlex.quote(test)}" if test else "(not run by pytest)"
-    record = record_of(index, example, judgement, reproducer,
+    record = record_of(index, example, checked, reproducer,
                        keep_details=judgement.verdict.fails, seconds=seconds)
     versions = {name: oracle.version for name, oracle in built.items()}
     COLLECTED.add(Collected(record, test, candidate.name, versions, dtype, reduction))
@@ -173,6 +208,16 @@ def assert_gradients_agree(
     if judgement.verdict.fails:
         raise AssertionError(judgement.message)
     return judgement
+
+
+def combined(parts: Iterable[Collector]) -> Collector:
+    """The examples of every part, in order, numbered from 0 again (pytest-xdist
+    workers each number their own from 0); the records are copies."""
+    judged = [c for part in parts for c in part.judged]
+    return Collector([
+        dataclasses.replace(c, record=dataclasses.replace(c.record, index=i))
+        for i, c in enumerate(judged)
+    ])
 
 
 def collected_report(collector: Collector, command: str, started: str,

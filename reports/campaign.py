@@ -385,12 +385,14 @@ def smallest_failure(config: CampaignConfig, candidate: Candidate,
     return found, judgement
 
 
-def record_of(index: int, example: Example, judgement: Judgement,
+def record_of(index: int, example: Example, checked: Checked,
               reproducer: str, *, keep_details: bool = True,
               seconds: float = 0.0) -> ExampleRecord:
-    """A report row for an example checked on its own, with every detail unless
-    ``keep_details`` is false."""
-    return _record(index, example, judgement, seconds, keep_details, reproducer)
+    """A report row for an example checked on its own by :func:`check`, with
+    every detail (every comparison, the arrays, heat maps of the weight
+    gradients) unless ``keep_details`` is false."""
+    return _record(index, example, checked.judgement, seconds, keep_details,
+                   reproducer, checked)
 
 
 def for_each_example(config: CampaignConfig,

@@ -37,11 +37,11 @@ from reports.campaign import (
     CampaignConfig,
     Candidate,
     ManualBackprop,
-    check_example,
     record_of,
     run_campaign,
     smallest_failure,
 )
+from reports.campaign import check as check_with_results  # `check` is a command
 from reports.console import ConsoleReporter
 from reports.model import CampaignReport, OracleInfo
 from reports.options import (
@@ -369,8 +369,8 @@ def _shrink(config: CampaignConfig, candidate: Candidate,
                                         e.architecture.n))
     example.label = "smallest failing example"
     with np.errstate(all="ignore"):
-        judgement = check_example(example, candidate, oracles, config.dtype,
-                                  config.strict_kinks)
+        checked = check_with_results(example, candidate, oracles, config.dtype,
+                                     config.strict_kinks)
     path = Path(options["report_path"]).with_suffix("")
     path = path.with_name(path.name + "-smallest.npz")
     target = BUILT_IN if component else candidate.name
@@ -380,7 +380,7 @@ def _shrink(config: CampaignConfig, candidate: Candidate,
         command = replay_command(path, config.dtype, target)
     except OSError as error:
         command = f"(could not save the example: {error.strerror})"
-    report.smallest = record_of(-1, example, judgement, command)
+    report.smallest = record_of(-1, example, checked, command)
 
 
 def _write_outputs(report: CampaignReport, options: dict[str, Any],

@@ -109,6 +109,19 @@ class ExampleRecord:
     def failed(self) -> bool:
         return Verdict(self.verdict).fails
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExampleRecord:
+        """The record that ``dataclasses.asdict`` turned into ``data`` (floats
+        kept as floats, NaN and infinity included)."""
+        details = data.get("details")
+        if details is not None:
+            details = ExampleDetails(**{
+                **details,
+                "blocks": [BlockRow(**b) for b in details["blocks"]],
+                "heat_maps": [HeatMap(**h) for h in details["heat_maps"]],
+            })
+        return cls(**{**data, "details": details})
+
 
 @dataclass
 class OracleInfo:

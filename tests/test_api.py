@@ -11,11 +11,14 @@ from oracles import Judgement, Verdict
 from reports.api import (
     COLLECTED,
     DETAILED_FAILURES,
+    Collector,
     architectures,
     assert_gradients_agree,
     collected_report,
+    combined,
     examples,
 )
+from reports.model import HeatMap
 
 
 def small_example() -> Example:
@@ -142,3 +145,37 @@ def test_the_collected_report_counts_the_session_s_examples():
     assert report.exit_code == 1
     assert "weight_gradient_doubled" in report.code_under_test
     assert [o.name for o in report.oracles] == ["torch", "fd"]
+
+
+def test_a_failing_example_keeps_a_heat_map_of_each_weight_gradient():
+    with pytest.raises(AssertionError):
+        assert_gradients_agree(weight_gradient_doubled, small_example())
+
+    details = COLLECTED.records[-1].details
+    assert [(m.layer, m.against, m.shape) for m in details.heat_maps] == [
+        (1, "torch", (4, 3)), (2, "torch", (2, 4))]
+    assert all(m.worst_excess > 1 for m in details.heat_maps)
+
+
+def test_judged_examples_come_back_unchanged_from_their_json_text():
+    start = len(COLLECTED.judged)
+    assert_gradients_agree(gradients, small_example())
+    with pytest.raises(AssertionError):
+        assert_gradients_agree(weight_gradient_doubled, small_example())
+    judged = COLLECTED.since(start)
+
+    again = Collector.from_json(judged.to_json())
+
+    assert again == judged
+    assert isinstance(again.judged[1].record.details.heat_maps[0], HeatMap)
+
+
+def test_combined_examples_are_numbered_again_from_0_without_changing_the_parts():
+    start = len(COLLECTED.judged)
+    assert_gradients_agree(gradients, small_example())
+    part = COLLECTED.since(start)
+
+    both = combined([part, Collector.from_json(part.to_json())])
+
+    assert [r.index for r in both.records] == [0, 1]
+    assert part.records[0].index == start

@@ -572,6 +572,42 @@ def test_only_kept_failing_examples_of_a_campaign_carry_heat_maps(campaign_repor
         assert len(record.pairs) <= 1
 
 
+# Gradients whose dJ/dw_i are all the batch size times too large.
+SCALED_BY_THE_BATCH = """
+from manual_backprop import gradients as correct
+
+def gradients(weights, biases, activations, cost, X, Y):
+    dJ_dw, dJ_db = correct(weights, biases, activations, cost, X, Y)
+    return [g * len(X) for g in dJ_dw], dJ_db
+"""
+
+
+@pytest.mark.slow
+def test_the_smallest_failing_example_shows_its_heat_maps_and_block_table(tmp_path):
+    (tmp_path / "scaled.py").write_text(SCALED_BY_THE_BATCH)
+
+    run = subprocess.run(
+        [sys.executable, "-m", "reports", "check", "scaled:gradients", "--examples",
+         "12", "--oracles", "torch,fd", "--max-depth", "3", "--shrink-seconds", "5",
+         "-q", "--json", "out.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    smallest = json.loads((tmp_path / "out.json").read_text())["smallest"]
+    section = parse((tmp_path / "gradproof-report.html").read_text()).find_id(
+        "smallest")
+    maps = section.with_class("heat-map")
+    assert len(maps) == smallest["depth"]
+    cells = [td for table in maps for td in table.iter("td")]
+    widths = [smallest["d"], *smallest["widths"]]
+    assert len(cells) == sum(a * b for a, b in zip(widths, widths[1:]))
+    assert any(td.attrs["class"].split()[0] == "h5" for td in cells)
+    failing = [tr for table in section.with_class("blocks")
+               for tr in next(table.iter("tbody")).iter("tr")
+               if tr.attrs.get("data-passed") == "false"]
+    assert failing
+
+
 def test_weight_matrices_wider_than_the_cap_get_no_heat_map():
     rng = np.random.default_rng(0)
     d = MAX_SIDE + 1
