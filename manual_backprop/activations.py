@@ -96,11 +96,14 @@ def _softplus(l: Array) -> Array:
 
 
 def _gelu(l: Array) -> Array:
-    return 0.5 * l * (1 + special.erf(l / math.sqrt(2)))
+    # Phi(l) through ndtr, not 0.5 (1 + erf(l / sqrt 2)): below l = -8 that sum
+    # rounds to 0, and gelu(l), tiny but not zero, with it; a relu after it then
+    # sits on its kink where the references are off it.
+    return l * special.ndtr(l)
 
 
 def _gelu_derivative(l: Array) -> Array:
-    cdf = 0.5 * (1 + special.erf(l / math.sqrt(2)))
+    cdf = special.ndtr(l)
     pdf = np.exp(-0.5 * l * l) / math.sqrt(2 * math.pi)
     return (cdf + l * pdf).astype(l.dtype)
 

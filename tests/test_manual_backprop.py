@@ -108,3 +108,18 @@ def test_backprop_leaves_the_example_arrays_unchanged():
     backprop(e, "float32")
     for a, b in zip(before, [*e.weights, *e.biases, e.X, e.Y], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gelu_keeps_its_digits_in_the_far_negative_tail(dtype):
+    import mpmath
+
+    l = np.array([-9.0, -12.0, -20.0], dtype=dtype)
+    gelu = ACTIVATIONS["gelu"]
+    for x, value, slope in zip(l, gelu.forward(l), gelu.derivative(l)):
+        cdf = mpmath.ncdf(float(x))
+        exact, exact_slope = x * cdf, cdf + x * mpmath.npdf(float(x))
+        if np.asarray(float(exact), dtype=dtype) == 0:  # below the dtype's range
+            continue
+        assert value != 0 and abs(value - exact) <= 1e-5 * abs(exact), (x, value)
+        assert abs(slope - exact_slope) <= 1e-5 * abs(exact_slope), (x, slope)
