@@ -94,8 +94,9 @@ class BlockComparison:
             return "J"
         if self.parameter in ("w", "b", "l"):
             return f"dJ/d{self.parameter}_{self.layer}"
-        where = f"layer {self.layer}" if self.layer else "all layers"
-        return f"dJ/dtheta . v ({self.parameter} of {where})"
+        if not self.layer:
+            return "dJ/dtheta . v (all layers)"
+        return f"dJ/dtheta . v ({self.parameter} of layer {self.layer})"
 
     def describe(self) -> str:
         """One line naming the entry before any numbers."""
