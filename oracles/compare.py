@@ -481,6 +481,16 @@ def pre_activations_on_kinks(example: Example, reference: Gradients,
     return masks
 
 
+def kinked_units(example: Example, on_kinks: dict[int, Array]) -> str:
+    """``3 of relu, 1 of leaky_relu``: how many pre-activations of each kinked
+    activation ``on_kinks`` (masks by layer index) marks."""
+    counts: dict[str, int] = {}
+    for i, mask in on_kinks.items():
+        name = example.architecture.activations[i]
+        counts[name] = counts.get(name, 0) + int(np.sum(mask))
+    return ", ".join(f"{count} of {name}" for name, count in sorted(counts.items()))
+
+
 def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judgement,
                         reference: Gradients, alternatives: dict[str, Gradients],
                         on_kinks: dict[int, Array], dtype: str) -> Judgement:
@@ -510,11 +520,7 @@ def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judge
     checked = _compare_blocks(CANDIDATE, "one-sided slopes", blocks)
     if _failing(checked):
         return judgement
-    counts: dict[str, int] = {}
-    for i, mask in on_kinks.items():
-        name = example.architecture.activations[i]
-        counts[name] = counts.get(name, 0) + int(np.sum(mask))
-    where = ", ".join(f"{count} of {name}" for name, count in sorted(counts.items()))
+    where = kinked_units(example, on_kinks)
     sides = (" (the oracles themselves rounded to different sides)"
              if judgement.verdict is Verdict.ORACLE_DISAGREEMENT else "")
     return Judgement(

@@ -339,6 +339,21 @@ def _worst(m: _Measured, wrong: Array) -> int:
     return int(np.argmax(np.where(chosen, excess, -1.0)))
 
 
+def _discrepancy(where: str, given: float, measured: float, error: float,
+                 wrong: Array, usable: Array, unit: str, causes: list[str],
+                 comparisons: list[BlockComparison]) -> Judgement:
+    """The verdict on a derivative that disagrees: the worst point ``where``,
+    what was given and measured there, how many ``unit`` disagree, and the
+    likely causes."""
+    message = (f"{where}: given {given:.6g}, slope measured {measured:.6g} "
+               f"(central differences, error estimate {error:.2g}); disagrees at "
+               f"{int(np.sum(wrong))} of {int(np.sum(usable))} {unit}"
+               + (f"; likely cause: {'; or '.join(causes)}" if causes else ""))
+    return Judgement(Verdict.DISCREPANCY, message, comparisons,
+                     tuple(c.against for c in comparisons if not c.passed), None,
+                     tuple(causes))
+
+
 def _failing_arrays(m: _Measured, wrong: Array, names: tuple[str, str],
                     limit: int = 20) -> dict[str, list[float]]:
     shown = np.flatnonzero(wrong)[:limit]
@@ -411,15 +426,10 @@ def check_activation(f: Callable[[Array], Array], given: Array, x: Array,
 
     k = _worst(m, wrong)
     causes = _activation_causes(m, f, wrong, dtype, derivative)
-    message = (f"{label}: derivative(l) at l = {x[k]:.6g}: given {given[k]:.6g}, "
-               f"slope measured {reference[k]:.6g} (central differences, error "
-               f"estimate {fd.error[k]:.2g}); disagrees at {int(np.sum(wrong))} of "
-               f"{int(np.sum(fd.usable))} points"
-               + (f"; likely cause: {'; or '.join(causes)}" if causes else ""))
+    where = f"derivative(l) at l = {x[k]:.6g}"
     return ElementwiseResult(
-        Judgement(Verdict.DISCREPANCY, message, comparisons,
-                  tuple(c.against for c in comparisons if not c.passed), None,
-                  tuple(causes)),
+        _discrepancy(f"{label}: {where}", given[k], reference[k], fd.error[k],
+                     wrong, fd.usable, "points", causes, comparisons),
         int(x.size), complex_step, note, slope_bound, kink_slopes,
         _failing_arrays(m, wrong, ("l", "derivative(l)")))
 
@@ -560,16 +570,11 @@ def check_cost(J: Callable[[Array, Array], Array], batches: Sequence[CostPoints]
     batch = batches[which]
     b, j = divmod(k - int(sizes[which]), batch.h.shape[1])
     causes = _cost_causes(m, batches)
-    message = (f"{label}: derivative(h, y)[{b}, {j}] at h[{b}] = "
-               f"{_row(batch.h[b])}, y[{b}] = {_row(batch.y[b])}: given "
-               f"{given[k]:.6g}, slope measured {m.reference[k]:.6g} (central "
-               f"differences, error estimate {fd.error[k]:.2g}); disagrees at "
-               f"{int(np.sum(wrong))} of {int(np.sum(fd.usable))} entries"
-               + (f"; likely cause: {'; or '.join(causes)}" if causes else ""))
+    where = (f"derivative(h, y)[{b}, {j}] at h[{b}] = {_row(batch.h[b])}, "
+             f"y[{b}] = {_row(batch.y[b])}")
     return ElementwiseResult(
-        Judgement(Verdict.DISCREPANCY, message, comparisons,
-                  tuple(c.against for c in comparisons if not c.passed), None,
-                  tuple(causes)),
+        _discrepancy(f"{label}: {where}", given[k], m.reference[k], fd.error[k],
+                     wrong, fd.usable, "entries", causes, comparisons),
         int(x.size), complex_step, note,
         arrays=_failing_arrays(m, wrong, ("h", "derivative(h, y)")))
 

@@ -42,6 +42,7 @@ from oracles.compare import (
     Verdict,
     full_reference,
     judge,
+    kinked_units,
     pre_activations_on_kinks,
     reconsider_at_kinks,
 )
@@ -283,11 +284,7 @@ def _probes_off_kinks(example: Example, gradients: Gradients,
     again = judge(example, gradients, marked, dtype)
     if again.verdict.fails:
         return judgement
-    counts: dict[str, int] = {}
-    for i, mask in on_kinks.items():
-        name = example.architecture.activations[i]
-        counts[name] = counts.get(name, 0) + int(np.sum(mask))
-    where = ", ".join(f"{count} of {name}" for name, count in sorted(counts.items()))
+    where = kinked_units(example, on_kinks)
     return Judgement(
         Verdict.NON_DIFFERENTIABLE,
         f"{example.label}: pre-activations sit on a kink, within the rounding of "
