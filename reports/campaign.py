@@ -111,6 +111,9 @@ def deferred_interrupts() -> Iterator[None]:
         if INTERRUPTED.is_set():
             raise KeyboardInterrupt
         INTERRUPTED.set()
+        logging.getLogger(__name__).warning(
+            "interrupted: stopping once the current example is checked (the code "
+            "under test may still be running); press Ctrl-C again to stop now")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

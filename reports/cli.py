@@ -60,6 +60,9 @@ from reports.replay import (
 
 EXIT_AGREE, EXIT_DISCREPANCY, EXIT_HARNESS = 0, 1, 2
 DEFAULT_REPORT = "gradproof-report.html"
+# Beyond these a single example outgrows a workstation's memory (a 4,096-wide
+# layer is 134 MB of weights, and each oracle holds several such arrays).
+MAX_WIDTH, MAX_DEPTH = 4096, 64
 
 
 def _options(help_texts: dict[str, str]) -> dict[str, Callable[..., Any]]:
@@ -83,13 +86,13 @@ def _options(help_texts: dict[str, str]) -> dict[str, Callable[..., Any]]:
             default=",".join(COSTS), callback=comma_separated(tuple(COSTS)),
             help="Costs to draw from (comma-separated).")),
         "max_depth": (("--max-depth",), dict(
-            default=5, show_default=True, type=click.IntRange(min=1),
+            default=5, show_default=True, type=click.IntRange(min=1, max=MAX_DEPTH),
             help="Most layers n.")),
         "max_width": (("--max-width",), dict(
-            default=16, show_default=True, type=click.IntRange(min=1),
+            default=16, show_default=True, type=click.IntRange(min=1, max=MAX_WIDTH),
             help="Widest layer and largest d.")),
         "max_batch": (("--max-batch",), dict(
-            default=8, show_default=True, type=click.IntRange(min=1),
+            default=8, show_default=True, type=click.IntRange(min=1, max=MAX_WIDTH),
             help="Largest batch.")),
         "reduction": (("--reduction",), dict(
             default="mean", show_default=True, type=click.Choice(REDUCTIONS),

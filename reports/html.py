@@ -14,6 +14,7 @@ import base64
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -40,13 +41,19 @@ def render_html(report: CampaignReport) -> str:
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     detailed = [r for r in report.examples if r.failed or r.details is not None]
+    try:
+        plots, plot_error = campaign_plots(report), None
+    except Exception as error:  # a plot that cannot be drawn must not cost the page
+        logging.getLogger(__name__).info("plots failed", exc_info=True)
+        plots, plot_error = [], f"{type(error).__name__}: {error}"
     return env.get_template("report.html.j2").render(
         report=report,
         verdicts=[v.value for v in Verdict],
         detailed=detailed,
         pattern=failure_pattern(report),
         agreement=report.agreement,
-        plots=campaign_plots(report),
+        plots=plots,
+        plot_error=plot_error,
         heat_levels=HEAT_LEVELS,
         style=style,
         script=script,

@@ -78,6 +78,7 @@ def _style() -> contextlib.AbstractContextManager[None]:
 
 def _relative_errors(report: CampaignReport) -> Plot:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     oracles = list(dict.fromkeys(
         [o.name for o in report.oracles]
@@ -99,6 +100,7 @@ def _relative_errors(report: CampaignReport) -> Plot:
                   color=_COLOURS[k % len(_COLOURS)],
                   label=f"against {_plain(name)} ({len(v)})")
     axes.set_xscale("log")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("worst relative error of the code under test, per example")
     axes.set_ylabel("examples")
     axes.legend(frameon=False, fontsize=8)

@@ -61,7 +61,10 @@ def read_example(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                       "biases": [data[f"b_{i}"] for i in range(1, n + 1)],
                       "X": data["X"], "Y": data["Y"]}
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise InvalidArgument(f"{path}: not a gradproof reproducer ({error}); "
+        # numpy's own message about a file that is not .npz suggests loading it
+        # with pickles allowed: not advice to pass on about an untrusted file.
+        reason = "not an .npz archive" if "pickle" in str(error) else str(error)
+        raise InvalidArgument(f"{path}: not a gradproof reproducer ({reason}); "
                               "give a .npz that gradproof wrote") from None
     return arrays, meta
 

@@ -44,6 +44,8 @@ BAD_ARGUMENTS = [
     pytest.param(["--activations", "tanh", "--costs", "cross_entropy"],
                  "none of the costs cross_entropy fits", id="cost-without-output"),
     pytest.param(["--max-width", "-3"], "--max-width", id="negative-width"),
+    pytest.param(["--max-width", "100000"], "--max-width", id="width-beyond-memory"),
+    pytest.param(["--max-depth", "1000"], "--max-depth", id="depth-beyond-memory"),
 ]
 
 
@@ -213,6 +215,7 @@ def test_replay_refuses_a_file_it_did_not_write(tmp_path):
     result = gradproof("replay", "junk.npz", cwd=tmp_path)
     assert result.returncode == 2
     assert "not a gradproof reproducer" in result.stderr
+    assert "pickle" not in result.stderr  # numpy's advice to load it unsafely
 
 
 EXITS = """

@@ -118,3 +118,17 @@ def test_a_bias_gradient_taken_from_one_sample_is_caught_by_finite_differences(
 
     monkeypatch.setattr(network, "backward", first_sample)
     find_failure(oracles["fd"], ("sigmoid",), ("mse",))
+
+
+def test_most_draws_give_the_first_layer_a_gradient_that_is_not_all_zero():
+    # A layer with no weights, or a batch with no inputs, zeroes every gradient
+    # before it, where no fault can show; such draws must stay the exception.
+    from manual_backprop import backprop
+    from reports.campaign import CampaignConfig, for_each_example
+
+    first_layer_dead = []
+    config = CampaignConfig(examples=200, activations=("sigmoid", "tanh"),
+                            costs=("half_sse",), seed=0)
+    for_each_example(config, lambda i, example: first_layer_dead.append(
+        bool(np.all(backprop(example).dJ_dw[0] == 0))))
+    assert sum(first_layer_dead) <= 0.25 * len(first_layer_dead)

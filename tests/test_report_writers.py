@@ -238,6 +238,20 @@ def test_the_page_has_a_summary_an_examples_table_and_a_failures_section(
         assert node is not None and node.tag == "section", section
 
 
+def test_a_plot_that_cannot_be_drawn_leaves_the_rest_of_the_page(
+        mixed_report, monkeypatch):
+    import reports.html
+
+    def broken(report: CampaignReport) -> None:
+        raise ValueError("Data cannot be log-scaled")
+
+    monkeypatch.setattr(reports.html, "campaign_plots", broken)
+    page = parse(render_html(mixed_report))
+
+    assert "log-scaled" in page.find_id("plots-failed").text
+    assert page.find_id("examples-table") is not None
+
+
 def test_the_examples_table_has_one_row_per_example_with_its_verdict(mixed_report):
     page = parse(render_html(mixed_report))
 
