@@ -36,7 +36,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,7 @@ from reports.mutants import (
     control,
 )
 from reports.mutants import kill as gradproof_kill
-from reports.plugin import ContractCandidate
+from reports.plugin import CandidateFailure, ContractCandidate, returned_gradients
 
 ORACLE = "torch"
 GRADCHECK_STEP = 1e-6  # gradcheck's default eps, the step of its central difference
@@ -94,31 +94,6 @@ class CodeUnderTestFailed(Exception):
     array shaped like each parameter."""
 
 
-def _as_tensors(returned: Any, parameters: Sequence[torch.Tensor]
-                ) -> list[torch.Tensor]:
-    """``(dJ_dw, dJ_db)`` as float64 tensors in the order of ``parameters``
-    (``w_1, b_1, ..., w_n, b_n``); :class:`CodeUnderTestFailed` if malformed."""
-    try:
-        dJ_dw, dJ_db = returned
-        arrays = [np.asarray(g) for pair in zip(dJ_dw, dJ_db, strict=True)
-                  for g in pair]
-    except (TypeError, ValueError):
-        raise CodeUnderTestFailed(f"returned {type(returned).__name__}: expected a "
-                                  "pair (dJ_dw, dJ_db) of lists, one array per "
-                                  "layer") from None
-    if len(arrays) != len(parameters):
-        raise CodeUnderTestFailed(f"returned {len(arrays) // 2} arrays per list: "
-                                  f"expected {len(parameters) // 2}, one per layer")
-    for k, (array, p) in enumerate(zip(arrays, parameters)):
-        if array.shape != tuple(p.shape) or not np.issubdtype(array.dtype,
-                                                              np.floating):
-            name = f"{'wb'[k % 2]}_{k // 2 + 1}"
-            raise CodeUnderTestFailed(f"returned dJ/d{name} of shape {array.shape} "
-                                      f"and dtype {array.dtype}: expected float, "
-                                      f"{tuple(p.shape)}")
-    return [torch.as_tensor(a, dtype=torch.float64) for a in arrays]
-
-
 def hand_written_cost(example: Example, gradient_code: GradientFunction
                       ) -> tuple[Callable[..., torch.Tensor], list[torch.Tensor]]:
     """``J`` of ``example`` as a ``torch.autograd.Function`` of ``w_1, b_1, ...,
@@ -149,9 +124,15 @@ def hand_written_cost(example: Example, gradient_code: GradientFunction
                 returned = gradient_code(weights, biases, list(a.activations), a.cost,
                                          X, Y)
             except Exception as error:
-                raise CodeUnderTestFailed(f"raised {type(error).__name__}: "
-                                          f"{error}") from None
-            return tuple(dJ * g for g in _as_tensors(returned, saved))
+                raise CodeUnderTestFailed(f"the gradient code raised "
+                                          f"{type(error).__name__}: {error}") from None
+            try:
+                dJ_dw, dJ_db = returned_gradients(returned, "the gradient code",
+                                                  example)
+            except CandidateFailure as failure:
+                raise CodeUnderTestFailed(str(failure)) from None
+            return tuple(dJ * torch.as_tensor(g, dtype=torch.float64)
+                         for pair in zip(dJ_dw, dJ_db) for g in pair)
 
     def cost(*parameters: torch.Tensor) -> torch.Tensor:
         result: torch.Tensor = HandWritten.apply(*parameters)
@@ -168,7 +149,7 @@ def gradcheck_flags(example: Example, gradient_code: GradientFunction) -> str | 
         passed = torch.autograd.gradcheck(cost, parameters, fast_mode=False,
                                           raise_exception=False)
     except CodeUnderTestFailed as failure:
-        return f"{FAILED}: it {failure}"
+        return f"{FAILED}: {failure}"
     return None if passed else "gradcheck returned False"
 
 

@@ -118,12 +118,21 @@ class ContractCandidate:
                 f"{self.name} changed its input {', '.join(names[k] for k in changed)} "
                 "in place; gradient code must leave its arguments as they were"
             )
-        dJ_dw, dJ_db = _unpack(returned, self.name, a.n)
-        for i in range(a.n):
-            _check(dJ_dw[i], f"dJ/dw_{i + 1}", example.weights[i].shape, self.name)
-            _check(dJ_db[i], f"dJ/db_{i + 1}", example.biases[i].shape, self.name)
-        return Gradients(dJ_dw=[np.asarray(g) for g in dJ_dw],
-                         dJ_db=[np.asarray(g) for g in dJ_db])
+        dJ_dw, dJ_db = returned_gradients(returned, self.name, example)
+        return Gradients(dJ_dw=dJ_dw, dJ_db=dJ_db)
+
+
+def returned_gradients(returned: Any, name: str, example: Example
+                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``dJ_dw`` and ``dJ_db`` of what gradient code ``name`` returned for
+    ``example``, as arrays; :class:`CandidateFailure` naming the entry and both
+    shapes when it is not a pair of lists with one float array per layer."""
+    n = example.architecture.n
+    dJ_dw, dJ_db = _unpack(returned, name, n)
+    for i in range(n):
+        _check(dJ_dw[i], f"dJ/dw_{i + 1}", example.weights[i].shape, name)
+        _check(dJ_db[i], f"dJ/db_{i + 1}", example.biases[i].shape, name)
+    return [np.asarray(g) for g in dJ_dw], [np.asarray(g) for g in dJ_db]
 
 
 def _unpack(returned: Any, name: str, n: int) -> tuple[list[Any], list[Any]]:
