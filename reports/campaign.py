@@ -8,6 +8,7 @@ the campaign and keeps what it has.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import itertools
@@ -48,6 +49,7 @@ from oracles.compare import (
 )
 from oracles.diagnosis import diagnose, faulty_torch_references
 from oracles.finite_differences import FiniteDifferenceResult
+from oracles.remote import Answer, RemoteOracle
 from property_tests.strategies import architectures, examples
 from reports.heatmaps import weight_heat_maps
 from reports.model import (
@@ -78,6 +80,11 @@ class ManualBackprop:
 
     def __call__(self, example: Example, dtype: str) -> Gradients:
         return backprop(example, dtype)
+
+
+# How many examples may wait for a helper process's answers (a JAX helper still
+# importing or compiling) while the main process goes on with the next ones.
+_IN_FLIGHT = 256
 
 
 class CandidateFailure(Exception):
@@ -221,22 +228,67 @@ def check(example: Example, candidate: Candidate, oracles: dict[str, Oracle],
     ``strict_kinks`` a discrepancy only at pre-activations near a kink, not
     exactly on it.
     """
+    return begin_check(example, candidate, oracles, dtype).finish(strict_kinks)
+
+
+def begin_check(example: Example, candidate: Candidate, oracles: dict[str, Oracle],
+                dtype: str) -> Begun:
+    """The first half of :func:`check`: hand ``example`` to the oracles in helper
+    processes, then compute the other oracles' answers and the code under test's
+    gradients meanwhile. :meth:`Begun.finish` judges."""
+    pending = {name: oracle.submit(example) for name, oracle in oracles.items()
+               if isinstance(oracle, RemoteOracle)}
+    begun = Begun(example, dtype, list(oracles), pending)
     try:
-        results = {name: oracle.compute(example) for name, oracle in oracles.items()}
+        begun.results = {name: oracle.compute(example)
+                         for name, oracle in oracles.items() if name not in pending}
     except CandidateFailure as failure:
         # An oracle that runs user code (a user's activation or cost under check)
         # reports its misbehaviour as the code under test's.
-        return Checked(Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}"),
-                       None, {}, dtype)
+        begun.failure = Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}")
+        return begun
     try:
-        gradients = candidate(example, dtype)
+        begun.gradients = candidate(example, dtype)
     except CandidateFailure as failure:
-        return Checked(Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}"),
-                       None, results, dtype)
+        begun.failure = Judgement(Verdict.CODE_ERROR, f"{example.label}: {failure}")
     except Exception:
         trace = traceback.format_exc(limit=-3)
-        return Checked(Judgement(Verdict.CODE_ERROR, f"{example.label}: the code "
-                                 f"under test raised:\n{trace}"), None, results, dtype)
+        begun.failure = Judgement(Verdict.CODE_ERROR, f"{example.label}: the code "
+                                  f"under test raised:\n{trace}")
+    return begun
+
+
+@dataclass
+class Begun:
+    """An example whose check has begun: the answers in hand, those still coming
+    from helper processes, and the code under test's gradients or failure."""
+
+    example: Example
+    dtype: str
+    oracle_names: list[str]
+    pending: dict[str, Answer]
+    results: dict[str, object] = dataclasses.field(default_factory=dict)
+    gradients: Gradients | None = None
+    failure: Judgement | None = None
+
+    def ready(self) -> bool:
+        """Whether :meth:`finish` can judge without waiting for a helper."""
+        return self.failure is not None or all(p.done() for p in self.pending.values())
+
+    def finish(self, strict_kinks: bool = False) -> Checked:
+        """Wait for the helpers' answers and judge (see :func:`check`)."""
+        if self.failure is not None:
+            return Checked(self.failure, None, self.results, self.dtype)
+        answers = {name: p.result() for name, p in self.pending.items()}
+        self.results = {name: answers[name] if name in answers else self.results[name]
+                        for name in self.oracle_names}
+        assert self.gradients is not None, "begin_check gives gradients or a failure"
+        return _judged(self.example, self.gradients, self.results, self.dtype,
+                       strict_kinks)
+
+
+def _judged(example: Example, gradients: Gradients, results: dict[str, object],
+            dtype: str, strict_kinks: bool) -> Checked:
     judgement = judge(example, gradients, results, dtype)
     if (judgement.verdict is Verdict.ORACLE_DISAGREEMENT
             and _ARBITER.can_judge(example)):
@@ -433,28 +485,45 @@ def run_campaign(
     """
     started = time.perf_counter()
     detailed = 0
+    in_flight: collections.deque[tuple[int, Begun, float]] = collections.deque()
 
     def one_example(draw: int, example: Example) -> None:
-        nonlocal detailed
         if INTERRUPTED.is_set():
             raise _Interrupted
         index = first_index + draw
         example.label = f"example {index}"
         t0 = time.perf_counter()
-        checked = check(example, candidate, oracles, config.dtype,
-                        config.strict_kinks)
-        seconds = time.perf_counter() - t0
-        keep = checked.judgement.verdict.fails and detailed < config.detailed_failures
-        detailed += keep
-        record = _record(index, example, checked.judgement, seconds, keep,
-                         report.command, checked)
-        report.examples.append(record)
-        if on_example is not None:
-            on_example(record)
+        begun = begin_check(example, candidate, oracles, config.dtype)
+        in_flight.append((index, begun, time.perf_counter() - t0))
+        finish_ready(wait=len(in_flight) > _IN_FLIGHT)
+
+    def finish_ready(wait: bool = False) -> None:
+        """Judge and record the examples whose helpers have answered, oldest
+        first, so that the report keeps the order drawn; with ``wait``, the
+        oldest in any case."""
+        nonlocal detailed
+        while in_flight and (wait or in_flight[0][1].ready()):
+            index, begun, seconds = in_flight.popleft()
+            t0 = time.perf_counter()
+            checked = begun.finish(config.strict_kinks)
+            seconds += time.perf_counter() - t0
+            verdict = checked.judgement.verdict
+            keep = verdict.fails and detailed < config.detailed_failures
+            detailed += keep
+            record = _record(index, begun.example, checked.judgement, seconds, keep,
+                             report.command, checked)
+            report.examples.append(record)
+            if on_example is not None:
+                on_example(record)
+            wait = False
 
     try:
         with np.errstate(all="ignore"), deferred_interrupts():
-            for_each_example(config, one_example)
+            try:
+                for_each_example(config, one_example)
+            finally:
+                while in_flight:  # what the helpers still owe, even after Ctrl-C
+                    finish_ready(wait=True)
     except (KeyboardInterrupt, _Interrupted):
         report.interrupted = True
         logger.info("interrupted after %d examples", len(report.examples))

@@ -16,7 +16,7 @@ import functools
 import logging
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from manual_backprop import (
     GradproofError,
 )
 from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, Oracle, make_oracle
+from oracles.remote import Helper, RemoteOracle, helpers_available
 from property_tests.strategies import architectures
 from reports.campaign import (
     CampaignConfig,
@@ -50,6 +51,7 @@ from reports.options import (
     comma_separated,
     set_up_command,
 )
+from reports.plots import matplotlib_available
 from reports.replay import (
     BUILT_IN,
     example_of,
@@ -252,28 +254,45 @@ def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) 
     set_up_command(options["verbose"])
     try:
         candidate = make_candidate()
-        oracles: dict[str, Oracle] = {n: make_oracle(n) for n in options["oracles"]}
-        if "jax" in oracles:
-            from oracles.jax_oracle import keep_compiled_programs
-            keep_compiled_programs(cache_directory() / "jax")
-        if "torch" in oracles:
-            # Networks of this size run fastest, and steadiest, on one thread.
-            import torch
-            torch.set_num_threads(1)
         config = _config(options)
-        report = _new_report(candidate.name, config, oracles, options)
         _check_outputs(options)
         # The strategy checks its arguments when built: costs that no allowed
         # activation fits are reported here, before the first example.
         architectures(max_depth=config.max_depth, max_width=config.max_width,
                       activations=config.activations, costs=config.costs)
+        oracles = _oracles(options["oracles"])
+        report = _new_report(candidate.name, config, oracles, options)
     except GradproofError as error:
         reporter.error(str(error))
         return EXIT_HARNESS
 
-    _run(config, candidate, oracles, report, reporter)
-    _finish(config, candidate, oracles, report, options, reporter)
+    try:
+        _run(config, candidate, oracles, report, reporter)
+        _finish(config, candidate, oracles, report, options, reporter)
+    finally:
+        for oracle in oracles.values():
+            if isinstance(oracle, RemoteOracle):
+                oracle.close()
     return report.exit_code
+
+
+def _oracles(names: Sequence[str]) -> dict[str, Oracle]:
+    """The oracles called ``names``; JAX's in a helper process, where it imports
+    and compiles while this process imports the rest."""
+    oracles: dict[str, Oracle] = {}
+    for name in names:
+        oracles[name] = RemoteOracle(name, cache_directory() / "jax") \
+            if name in ("jax", "torch") and helpers_available() else make_oracle(name)
+    helper = _plot_helper(oracles)
+    if helper is not None:  # matplotlib imports there while the campaign runs
+        helper.call(matplotlib_available)
+    return oracles
+
+
+def _plot_helper(oracles: dict[str, Oracle]) -> Helper | None:
+    """The helper process that draws the report's plots: the first oracle's."""
+    return next((o.helper for o in oracles.values()
+                 if isinstance(o, RemoteOracle) and o.helper is not None), None)
 
 
 def _component_campaign(kind: str, target: str, options: dict[str, Any]) -> int:
@@ -342,7 +361,7 @@ def _finish(config: CampaignConfig, candidate: Candidate, oracles: dict[str, Ora
     networks_fail = any(r.depth > 0 for r in report.failures)
     if networks_fail and not report.interrupted and options["shrink_seconds"] > 0:
         _shrink(config, candidate, oracles, report, options, reporter, component)
-    written = _write_outputs(report, options, reporter)
+    written = _write_outputs(report, options, reporter, _plot_helper(oracles))
     reporter.summary(report, written)
 
 
@@ -387,15 +406,22 @@ def _shrink(config: CampaignConfig, candidate: Candidate,
 
 
 def _write_outputs(report: CampaignReport, options: dict[str, Any],
-                   reporter: ConsoleReporter) -> list[str]:
+                   reporter: ConsoleReporter, helper: Helper | None = None
+                   ) -> list[str]:
     """Write every output asked for, the plainest first; a failed write is
-    reported, not raised, and the other outputs are still written."""
+    reported, not raised, and the other outputs are still written. A
+    ``helper`` process draws the report's plots meanwhile."""
     from reports.html import write_html
     from reports.outputs import write_json, write_junit
+    from reports.plots import campaign_plots
 
+    drawing = None
+    if helper is not None and options.get("report_path"):
+        drawing = helper.call(campaign_plots, report)
     written = []
     for writer, key in ((write_json, "json_path"), (write_junit, "junit_path"),
-                        (write_html, "report_path")):
+                        (functools.partial(write_html, drawing=drawing),
+                         "report_path")):
         if options.get(key):
             try:
                 written.append(str(writer(report, Path(options[key]))))

@@ -19,14 +19,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 
 from oracles.compare import CANDIDATE, Verdict
+from oracles.remote import HelperFailed
 from reports.model import BlockRow, CampaignReport, ExampleRecord
 from reports.outputs import atomic_write_text
-from reports.plots import campaign_plots
+from reports.plots import Plot, campaign_plots
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The parameters drawn on each layer's box, in order: weights, biases, l_i.
@@ -35,14 +36,22 @@ _LAYER_PARAMETERS = ("w", "b", "l")
 _NOTABLE = 1e-3
 
 
-def render_html(report: CampaignReport) -> str:
-    """The report as one self-contained HTML page (inline CSS and JS)."""
+class Drawing(Protocol):
+    """Plots being drawn elsewhere (in a helper process): ``result()`` waits
+    for them, or raises what drawing them raised."""
+
+    def result(self) -> list[Plot] | None: ...
+
+
+def render_html(report: CampaignReport, drawing: Drawing | None = None) -> str:
+    """The report as one self-contained HTML page (inline CSS and JS), with the
+    plots of ``drawing`` when given, else plots drawn here."""
     env = environment()
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     detailed = [r for r in report.examples if r.failed or r.details is not None]
     try:
-        plots, plot_error = campaign_plots(report), None
+        plots, plot_error = _plots(report, drawing), None
     except Exception as error:  # a plot that cannot be drawn must not cost the page
         logging.getLogger(__name__).info("plots failed", exc_info=True)
         plots, plot_error = [], f"{type(error).__name__}: {error}"
@@ -62,9 +71,19 @@ def render_html(report: CampaignReport) -> str:
     )
 
 
-def write_html(report: CampaignReport, path: str | os.PathLike[str]) -> Path:
+def write_html(report: CampaignReport, path: str | os.PathLike[str],
+               drawing: Drawing | None = None) -> Path:
     """Write :func:`render_html` of ``report`` to ``path``, atomically."""
-    return atomic_write_text(path, render_html(report))
+    return atomic_write_text(path, render_html(report, drawing))
+
+
+def _plots(report: CampaignReport, drawing: Drawing | None) -> list[Plot] | None:
+    if drawing is not None:
+        try:
+            return drawing.result()
+        except HelperFailed as error:
+            logging.getLogger(__name__).info("%s; drawing the plots here", error)
+    return campaign_plots(report)
 
 
 @functools.lru_cache(maxsize=1)
