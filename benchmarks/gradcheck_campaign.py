@@ -13,11 +13,13 @@ Run on its own it draws its examples and prints one JSON line::
     python benchmarks/gradcheck_campaign.py --examples 300 --max-depth 4 \\
         --max-width 32 --seed 0
 
-With ``--examples-from PATH`` it checks the examples pickled in ``PATH`` instead
-(``compare_with_gradcheck.py`` saves there those its own campaign drew), so that
-both sides check exactly the same examples: Hypothesis mixes constants from the
-source of every local module loaded into its draws, so two processes that load
-different modules draw different examples from the same strategy and seed.
+With ``--shapes-from REPORT.json`` it checks instead the architectures and
+batches that a ``gradproof run`` wrote in its JSON report, with values drawn
+afresh (``compare_with_gradcheck.py`` does this, so that both sides check the
+same networks): ``gradcheck``'s time depends on the shapes alone, and drawing
+the same examples again is not reliable, since Hypothesis mixes into its draws
+constants from the source of every local module loaded, and two processes that
+load different modules draw different examples from the same strategy and seed.
 ``examples_drawn`` lists ``architecture | batch`` of every example checked.
 """
 
@@ -26,19 +28,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import pickle
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from manual_backprop import Example
+from manual_backprop import COSTS, Architecture, Example
 from oracles.torch_oracle import _ACTIVATIONS as TORCH_ACTIVATIONS
 from oracles.torch_oracle import _COSTS as TORCH_COSTS
+from property_tests.strategies import targets
 from reports.campaign import CampaignConfig, for_each_example
 
 
@@ -80,6 +83,28 @@ def campaign_examples(config: CampaignConfig,
         for_each_example(config, on_example)
 
 
+def with_shapes_of(records: Sequence[dict[str, Any]], seed: int = 0) -> list[Example]:
+    """Examples with the architecture, batch and reduction of each record of a
+    JSON report, and values drawn from ``seed``: weights on the scale
+    ``1/sqrt(n_{i-1})``, standard normal biases and inputs, targets the cost
+    takes."""
+    rng = np.random.default_rng(seed)
+    rebuilt = []
+    for r in records:
+        architecture = Architecture(r["d"], tuple(r["widths"]),
+                                    tuple(r["activations"]), r["cost"])
+        sizes, batch = architecture.sizes, r["batch"]
+        weights = [rng.standard_normal((m, n)) / np.sqrt(n)
+                   for n, m in zip(sizes, sizes[1:])]
+        biases = [rng.standard_normal(m) for m in sizes[1:]]
+        X = rng.standard_normal((batch, architecture.d))
+        Y = targets(rng, COSTS[architecture.cost].targets, (batch, sizes[-1]),
+                    one_hot=True)
+        rebuilt.append(Example(architecture, weights, biases, X, Y,
+                               reduction=r["reduction"]))
+    return rebuilt
+
+
 def fingerprint(drawn: Sequence[str]) -> str:
     """A short hash of the ``architecture | batch`` lines of a campaign."""
     return hashlib.sha256("\n".join(drawn).encode()).hexdigest()[:16]
@@ -91,8 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-depth", type=int, default=4)
     parser.add_argument("--max-width", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--examples-from", default=None,
-                        help="a pickled list of examples to check instead of drawing")
+    parser.add_argument("--shapes-from", default=None,
+                        help="a gradproof JSON report whose architectures and "
+                             "batches to check instead of drawing")
     args = parser.parse_args(argv)
     config = CampaignConfig(examples=args.examples, max_depth=args.max_depth,
                             max_width=args.max_width, seed=args.seed)
@@ -113,12 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed.append(f"example {index}: {drawn[-1]}")
 
     started = time.perf_counter()
-    if args.examples_from is None:
+    if args.shapes_from is None:
         campaign_examples(config, check)
     else:
-        with open(args.examples_from, "rb") as given:
-            for index, example in enumerate(pickle.load(given)):
-                check(index, example)
+        with open(args.shapes_from, encoding="utf-8") as report:
+            records = json.load(report)["examples"]
+        for index, example in enumerate(with_shapes_of(records, args.seed)):
+            check(index, example)
     seconds = time.perf_counter() - started
 
     json.dump({
