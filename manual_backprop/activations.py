@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+
+from manual_backprop._lazy import special
 
 Array = np.ndarray
 

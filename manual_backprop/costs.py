@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+
+from manual_backprop._lazy import special
 
 Array = np.ndarray
 TARGETS = ("real", "probabilities", "binary")

@@ -22,14 +22,16 @@ it (see :func:`_activation`).
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy
-from scipy import special
 
 from manual_backprop import ACTIVATIONS, COSTS, Example
+from manual_backprop._lazy import lazy_module
+
+special = lazy_module("scipy.special")  # imported when first used
 
 Array = np.ndarray
 # A direction in parameter space: arrays shaped like the weights and the biases.
@@ -46,7 +48,7 @@ def _softmax(l: Array) -> Array:
 
 _ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "identity": lambda l: l,
-    "sigmoid": special.expit,
+    "sigmoid": lambda l: special.expit(l),
     "tanh": np.tanh,
     "relu": lambda l: np.maximum(l, 0.0),
     "leaky_relu": lambda l: np.where(l > 0, l, 0.01 * l),
@@ -269,7 +271,7 @@ class FiniteDifferenceOracle:
     """
 
     name = "fd"
-    version = f"numpy {np.__version__}, scipy {scipy.__version__}"
+    version = f"numpy {np.__version__}, scipy {importlib.metadata.version('scipy')}"
     complex_step = False
 
     def __init__(

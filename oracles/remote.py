@@ -28,8 +28,10 @@ import itertools
 import logging
 import os
 import pickle
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -66,18 +68,32 @@ class Helper:
         self._receive = Connection(from_helper[0], writable=False)
         self._waiting: dict[int, Pending] = {}
         self._calls = itertools.count()
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=self._write, daemon=True,
+                         name=f"gradproof: to the {name} helper").start()
 
     def call(self, function: Callable[..., Any], *args: Any) -> Pending:
         """Send ``function(*args)`` to the helper; its answer is pending."""
         pending, number = Pending(self), next(self._calls)
         try:
-            self._send.send((number, function, args))
-        except (OSError, pickle.PicklingError) as error:
-            pending.fail(HelperFailed(f"could not reach the {self.name} helper: "
-                                      f"{error}"))
+            message = pickle.dumps((number, function, args), pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            pending.fail(HelperFailed(f"cannot hand {function.__name__} to the "
+                                      f"{self.name} helper: {error}"))
             return pending
         self._waiting[number] = pending
+        self._outbox.put(message)
         return pending
+
+    def _write(self) -> None:
+        """Hand the calls over, in a thread of their own: a pipe holds only so
+        much, and a helper busy importing takes them off slowly."""
+        with self._send:
+            while (message := self._outbox.get()) is not None:
+                try:
+                    self._send.send_bytes(message)
+                except OSError:  # the helper is gone; receive() says so
+                    return
 
     def receive(self, block: bool) -> None:
         """Take the helper's next answer, if one has come (or, with ``block``,
@@ -107,7 +123,7 @@ class Helper:
         """Stop the helper at once: whatever it still computes is not needed."""
         self._process.kill()
         self._process.wait()
-        self._send.close()
+        self._outbox.put(None)
         self._receive.close()
 
 

@@ -51,7 +51,7 @@ from reports.options import (
     comma_separated,
     set_up_command,
 )
-from reports.plots import matplotlib_available
+from reports.plots import warm_up
 from reports.replay import (
     BUILT_IN,
     example_of,
@@ -284,8 +284,8 @@ def _oracles(names: Sequence[str]) -> dict[str, Oracle]:
         oracles[name] = RemoteOracle(name, cache_directory() / "jax") \
             if name in ("jax", "torch") and helpers_available() else make_oracle(name)
     helper = _plot_helper(oracles)
-    if helper is not None:  # matplotlib imports there while the campaign runs
-        helper.call(matplotlib_available)
+    if helper is not None:  # matplotlib warms up there while the campaign runs
+        helper.call(warm_up)
     return oracles
 
 

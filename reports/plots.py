@@ -52,6 +52,21 @@ def matplotlib_available() -> bool:
     return True
 
 
+def warm_up() -> bool:
+    """Import matplotlib and draw an empty figure as SVG, so that a later
+    :func:`campaign_plots` finds its modules, fonts and caches loaded (a helper
+    process does this while the campaign runs). False without matplotlib."""
+    if not matplotlib_available():
+        return False
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1.0, 1.0))
+    figure.add_subplot().set_xlabel("warm")
+    with _style():
+        figure.savefig(io.StringIO(), format="svg")
+    return True
+
+
 def campaign_plots(report: CampaignReport) -> list[Plot] | None:
     """The campaign's plots, or ``None`` when matplotlib does not import; an
     empty list when no example was compared."""
