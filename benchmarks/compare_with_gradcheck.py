@@ -376,9 +376,19 @@ def run_child(command: list[str], cwd: Path) -> ChildRun:
 
 def run_children(command: list[str], cwd: Path, repeats: int) -> list[ChildRun]:
     """``repeats`` runs of ``command``, fewer if one takes over two minutes."""
-    runs = [run_child(command, cwd)]
-    while len(runs) < repeats and runs[0].seconds < 120:
-        runs.append(run_child(command, cwd))
+    return run_alternately([command], cwd, repeats)[0]
+
+
+def run_alternately(commands: list[list[str]], cwd: Path, repeats: int
+                    ) -> list[list[ChildRun]]:
+    """``repeats`` rounds, each running every command once, in order (so that a
+    machine whose speed drifts slows each alike); a command whose first run
+    took over two minutes is not run again."""
+    runs: list[list[ChildRun]] = [[] for _ in commands]
+    for _ in range(repeats):
+        for command, done in zip(commands, runs):
+            if not done or done[0].seconds < 120:
+                done.append(run_child(command, cwd))
     return runs
 
 
@@ -421,10 +431,10 @@ def benchmark_campaigns(examples: int, max_depth: int, max_width: int, seed: int
     nothing.write_text(json.dumps({"examples": []}))
     startups = [run_children(gradproof(1, "one"), workdir, repeats),
                 run_children(baseline(nothing), workdir, repeats)]
-    print(f"running: {shlex.join(gradproof(examples, 'x'))}", flush=True)
-    gradproof_runs = run_children(gradproof(examples, "x"), workdir, repeats)
-    print(f"running: {shlex.join(baseline(workdir / 'x.json'))}", flush=True)
-    baseline_runs = run_children(baseline(workdir / "x.json"), workdir, repeats)
+    print(f"running, in turn: {shlex.join(gradproof(examples, 'x'))}\n"
+          f"            and: {shlex.join(baseline(workdir / 'x.json'))}", flush=True)
+    gradproof_runs, baseline_runs = run_alternately(
+        [gradproof(examples, "x"), baseline(workdir / "x.json")], workdir, repeats)
     for run in (*startups[0], *startups[1], gradproof_runs[0], baseline_runs[0]):
         if run.exit_code not in (0, 1):
             raise SystemExit(f"{shlex.join(run.command)} exited {run.exit_code}:\n"
@@ -477,6 +487,9 @@ def print_campaigns(c: dict[str, Any]) -> None:
           "processes, JAX's compilation, the report) or none (gradcheck: imports). "
           "peak RSS: of the largest process (gradproof runs the torch and jax "
           "oracles in a helper process each).")
+    print("each run, in the order run: " + "; ".join(
+        f"{key} " + ", ".join(f"{t:.1f} s" for t in c[key]["all_seconds"])
+        for key in ("gradproof", "gradcheck_slow")))
     print(f"gradproof examples/s / gradcheck slow examples/s = {c['speedup']:.2f}")
     print(f"gradproof said: {c['gradproof']['summary']}")
     g = c["gradcheck_slow"]
