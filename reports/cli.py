@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime
 import functools
+import importlib
 import logging
 import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
@@ -33,32 +34,22 @@ from manual_backprop import (
 )
 from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, Oracle, make_oracle
 from oracles.remote import Helper, RemoteOracle, helpers_available
-from property_tests.strategies import architectures
-from reports.campaign import (
-    CampaignConfig,
-    Candidate,
-    ManualBackprop,
-    record_of,
-    run_campaign,
-    smallest_failure,
-)
-from reports.campaign import check as check_with_results  # `check` is a command
-from reports.console import ConsoleReporter
-from reports.model import CampaignReport, OracleInfo
 from reports.options import (
     cache_directory,
     check_outputs,
     comma_separated,
+    keep_hypothesis_files_in_cache,
     set_up_command,
+    set_up_logging,
 )
-from reports.plots import warm_up
-from reports.replay import (
-    BUILT_IN,
-    example_of,
-    replay,
-    replay_command,
-    save_example,
-)
+
+# The campaign's modules (Hypothesis, the comparison, the report) load once a
+# command runs: a campaign starts its helper processes first, so that PyTorch
+# and JAX import there while they load here.
+if TYPE_CHECKING:
+    from reports.campaign import CampaignConfig, Candidate
+    from reports.console import ConsoleReporter
+    from reports.model import CampaignReport
 
 EXIT_AGREE, EXIT_DISCREPANCY, EXIT_HARNESS = 0, 1, 2
 DEFAULT_REPORT = "gradproof-report.html"
@@ -161,7 +152,24 @@ def component_options(kind: str) -> Callable[[Callable[..., Any]], Callable[...,
     return functools.partial(_with_options, names=names, help_texts=help_texts)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands; ``replay`` and ``mutants`` load their modules only when
+    named (click's pattern for lazily loaded subcommands)."""
+
+    _lazy = {"mutants": "reports.mutants", "replay": "reports.replay"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self._lazy:
+            command: click.Command = getattr(
+                importlib.import_module(self._lazy[name]), name)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gradproof")
 def main() -> None:
     """Prove gradient code right against PyTorch, JAX and finite differences,
@@ -172,7 +180,9 @@ def main() -> None:
 @shared_options
 def run(**options: Any) -> None:
     """Check the built-in manual backprop against every oracle."""
-    sys.exit(_campaign(lambda: ManualBackprop(), options))
+    from reports.campaign import ManualBackprop
+
+    sys.exit(_campaign(ManualBackprop, options))
 
 
 @main.command()
@@ -218,6 +228,8 @@ def _shown_options(options: dict[str, Any]) -> dict[str, str]:
 
 
 def _config(options: dict[str, Any]) -> CampaignConfig:
+    from reports.campaign import CampaignConfig
+
     return CampaignConfig(
         examples=options["examples"], seed=options["seed"], dtype=options["dtype"],
         activations=options["activations"], costs=options.get("costs", tuple(COSTS)),
@@ -230,6 +242,8 @@ def _config(options: dict[str, Any]) -> CampaignConfig:
 
 def _new_report(name: str, config: CampaignConfig, oracles: dict[str, Oracle],
                 options: dict[str, Any]) -> CampaignReport:
+    from reports.model import CampaignReport, OracleInfo
+
     return CampaignReport(
         title=f"gradproof: {name}",
         command=shlex.join(["gradproof", *sys.argv[1:]]),
@@ -249,31 +263,55 @@ def _check_outputs(options: dict[str, Any]) -> None:
 
 
 def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) -> int:
-    """Run one campaign from the command line and return its exit code."""
+    """Run one campaign from the command line and return its exit code.
+
+    The oracles' helper processes start first, so that PyTorch and JAX import
+    there while the campaign's own modules and the code under test load here.
+    """
+    set_up_logging(options["verbose"])
+    oracles: dict[str, Oracle] = {}
+    try:
+        _check_outputs(options)
+        oracles = _oracles(options["oracles"])
+    except GradproofError as error:
+        _close(oracles)
+        from reports.console import ConsoleReporter
+        ConsoleReporter(quiet=options["quiet"]).error(str(error))
+        return EXIT_HARNESS
+    try:
+        return _campaign_with(make_candidate, oracles, options)
+    finally:
+        _close(oracles)
+
+
+def _campaign_with(make_candidate: Callable[[], Candidate],
+                   oracles: dict[str, Oracle], options: dict[str, Any]) -> int:
+    from property_tests.strategies import architectures
+    from reports.console import ConsoleReporter
+
     reporter = ConsoleReporter(quiet=options["quiet"])
-    set_up_command(options["verbose"])
+    keep_hypothesis_files_in_cache()
     try:
         candidate = make_candidate()
         config = _config(options)
-        _check_outputs(options)
         # The strategy checks its arguments when built: costs that no allowed
         # activation fits are reported here, before the first example.
         architectures(max_depth=config.max_depth, max_width=config.max_width,
                       activations=config.activations, costs=config.costs)
-        oracles = _oracles(options["oracles"])
         report = _new_report(candidate.name, config, oracles, options)
     except GradproofError as error:
         reporter.error(str(error))
         return EXIT_HARNESS
-
-    try:
-        _run(config, candidate, oracles, report, reporter)
-        _finish(config, candidate, oracles, report, options, reporter)
-    finally:
-        for oracle in oracles.values():
-            if isinstance(oracle, RemoteOracle):
-                oracle.close()
+    _run(config, candidate, oracles, report, reporter)
+    _finish(config, candidate, oracles, report, options, reporter)
     return report.exit_code
+
+
+def _close(oracles: dict[str, Oracle]) -> None:
+    """Stop the helper processes of ``oracles``."""
+    for oracle in oracles.values():
+        if isinstance(oracle, RemoteOracle):
+            oracle.close()
 
 
 def _oracles(names: Sequence[str]) -> dict[str, Oracle]:
@@ -285,6 +323,7 @@ def _oracles(names: Sequence[str]) -> dict[str, Oracle]:
             if name in ("jax", "torch") and helpers_available() else make_oracle(name)
     helper = _plot_helper(oracles)
     if helper is not None:  # matplotlib warms up there while the campaign runs
+        from reports.plots import warm_up
         helper.call(warm_up)
     return oracles
 
@@ -299,6 +338,7 @@ def _component_campaign(kind: str, target: str, options: dict[str, Any]) -> int:
     """Check a user's activation or cost (``kind``) from the command line: the
     elementwise check as example 0, then networks; return the exit code."""
     from reports.components import prepare
+    from reports.console import ConsoleReporter
 
     reporter = ConsoleReporter(quiet=options["quiet"])
     set_up_command(options["verbose"])
@@ -338,6 +378,8 @@ def _run(config: CampaignConfig, candidate: Candidate, oracles: dict[str, Oracle
          ) -> None:
     """Run the campaign into ``report`` (after any example it already holds),
     under a progress bar; an error of the harness is kept in the report."""
+    from reports.campaign import run_campaign
+
     with reporter.start(config.examples + len(report.examples), candidate.name):
         for record in report.examples:
             reporter.example_done(record)
@@ -376,6 +418,10 @@ def _shrink(config: CampaignConfig, candidate: Candidate,
     component check names the ``component`` (its kind and target), which
     ``gradproof replay`` registers again.
     """
+    from reports.campaign import check as check_with_results  # `check` is a command
+    from reports.campaign import record_of, smallest_failure
+    from reports.replay import BUILT_IN, example_of, replay_command, save_example
+
     reporter.err.print("gradproof: looking for the smallest failing example")
     found: list[Example] = []
     try:
@@ -436,9 +482,3 @@ def _write_outputs(report: CampaignReport, options: dict[str, Any],
                                "the traceback)")
                 report.error = report.error or f"could not write {options[key]}"
     return written
-
-
-from reports.mutants import mutants  # noqa: E402
-
-main.add_command(mutants)
-main.add_command(replay)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from hypothesis.configuration import set_hypothesis_home_dir
 
 
 def comma_separated(known: Sequence[str], what: str = ""
@@ -38,10 +37,22 @@ def cache_directory() -> Path:
 
 
 def set_up_command(verbose: bool) -> None:
-    """Logging for a command, and Hypothesis's files in the user's cache instead
-    of ``.hypothesis`` in the current folder (unless the user chose a place)."""
+    """Logging for a command, and Hypothesis's files in the user's cache."""
+    set_up_logging(verbose)
+    keep_hypothesis_files_in_cache()
+
+
+def set_up_logging(verbose: bool) -> None:
+    """Warnings, or with ``verbose`` what the harness does, on stderr."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+
+
+def keep_hypothesis_files_in_cache() -> None:
+    """Hypothesis's files in the user's cache instead of ``.hypothesis`` in the
+    current folder (unless the user chose a place)."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
     if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         set_hypothesis_home_dir(cache_directory() / "hypothesis")
 
