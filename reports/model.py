@@ -206,7 +206,8 @@ class CampaignReport:
         if self.error:
             return "harness error"
         if self.interrupted:
-            return "interrupted: no discrepancy in the examples run"
+            return ("interrupted before the end, not a pass: no discrepancy in the "
+                    "examples it ran")
         return "every example agrees"
 
     @property

@@ -354,6 +354,14 @@ def test_an_interrupted_run_and_a_harness_error_are_announced(passing_report):
     assert "KeyError: 'w'" in page.find_id("harness-error").text
 
 
+def test_an_interrupted_run_without_discrepancies_is_not_called_a_pass(passing_report):
+    passing_report.interrupted = True
+
+    assert passing_report.exit_code == 2
+    assert "not a pass" in passing_report.overall
+    assert "not a pass" in _squash(parse(render_html(passing_report)).text)
+
+
 def test_the_summary_names_the_code_the_oracles_and_the_command(mixed_report):
     summary = _squash(parse(render_html(mixed_report)).find_id("summary").text)
 
