@@ -67,8 +67,9 @@ def _block_faults(example: Example, candidate: Gradients, reference: Gradients,
             name = f"dJ/d{parameter}_{i + 1}"
             if _matches(value, ref, t):
                 continue
+            # Each entry against the transposed one, within either's tolerance.
             if parameter == "w" and ref.shape[0] == ref.shape[1] and _matches(
-                    value, ref.T, t):
+                    value, ref.T, np.maximum(t, t.T)):
                 found.append(Diagnosis("a transposed weight gradient", name))
             for factor, label in _factors(example):
                 if _matches(value, factor * ref, np.abs(factor) * t):

@@ -38,6 +38,8 @@ def serve(incoming: Connection, outgoing: Connection) -> None:
             answer = (number, True, error)
         try:
             outgoing.send(answer)
+        except OSError:  # the main process has gone: nobody waits for answers
+            return
         except Exception as error:  # an answer or exception that does not pickle
             outgoing.send((number, True, RuntimeError(
                 f"the helper's answer does not pickle: {type(error).__name__}: "

@@ -135,8 +135,14 @@ _value_and_grad = jax.jit(
 def keep_compiled_programs(directory: Path) -> None:
     """Keep compiled programs in ``directory`` so later runs load them instead
     of compiling again. This sets JAX's process-wide compilation cache, so the
-    command line calls it; importing this module does not."""
-    directory.mkdir(parents=True, exist_ok=True)
+    command line calls it; importing this module does not. A folder that
+    cannot be made is logged, and programs are compiled anew each run."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        logger.warning("cannot keep JAX's compiled programs in %s (%s): JAX will "
+                       "compile them again on each run", directory, error.strerror)
+        return
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 

@@ -106,9 +106,10 @@ INTERRUPTED = threading.Event()
 
 @contextlib.contextmanager
 def deferred_interrupts() -> Iterator[None]:
-    """Within the block, a first Ctrl-C only sets :data:`INTERRUPTED`, so that no
-    oracle (a JAX compilation, say) is torn down half-way; a second one stops
-    at once."""
+    """Within the block, a first Ctrl-C (or SIGTERM, which CI cancellations,
+    ``timeout`` and ``docker stop`` send) only sets :data:`INTERRUPTED`, so that
+    no oracle is torn down half-way and the outputs are still written; a second
+    one stops at once."""
     INTERRUPTED.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -119,14 +120,17 @@ def deferred_interrupts() -> Iterator[None]:
             raise KeyboardInterrupt
         INTERRUPTED.set()
         logging.getLogger(__name__).warning(
-            "interrupted: stopping once the current example is checked (the code "
-            "under test may still be running); press Ctrl-C again to stop now")
+            "interrupted (%s): stopping once the current example is checked (the "
+            "code under test may still be running); press Ctrl-C again to stop "
+            "now", signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)
 
 
 @dataclass
@@ -366,7 +370,11 @@ def _with_diagnosis(example: Example, gradients: Gradients, reference: Gradients
                      faulty_torch_references(example))
     if not found:
         return judgement
-    named = tuple(d.describe() for d in found)
+    # One fault seen in several blocks is one likely fault, not alternatives.
+    blocks: dict[str, list[str]] = {}
+    for d in found:
+        blocks.setdefault(d.fault, []).append(d.where)
+    named = tuple(f"{fault} ({', '.join(where)})" for fault, where in blocks.items())
     return dataclasses.replace(
         judgement, diagnoses=named,
         message=f"{judgement.message}; likely fault: {'; or '.join(named)}")

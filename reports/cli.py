@@ -15,6 +15,8 @@ import datetime
 import functools
 import importlib
 import logging
+import math
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +33,7 @@ from manual_backprop import (
     REDUCTIONS,
     Example,
     GradproofError,
+    InvalidArgument,
 )
 from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, Oracle, make_oracle
 from oracles.remote import Helper, RemoteOracle, helpers_available
@@ -257,9 +260,41 @@ def _new_report(name: str, config: CampaignConfig, oracles: dict[str, Oracle],
 
 
 def _check_outputs(options: dict[str, Any]) -> None:
+    """Refuse outputs that could not be written and size limits that would not
+    fit in memory, before any work is done."""
     check_outputs({"--report": options["report_path"],
                    "--json": options["json_path"],
                    "--junit": options["junit_path"]})
+    check_memory(options["max_depth"], options["max_width"], physical_memory())
+
+
+# What a checked example holds per parameter, all told: the weights, the code
+# under test's gradients, each oracle's copies (the JAX oracle's padded ones, the
+# arrays handed to the helpers) and the finite differences' perturbed networks.
+_BYTES_PER_PARAMETER = 80
+
+
+def check_memory(max_depth: int, max_width: int, memory: int | None) -> None:
+    """Refuse size limits whose largest example would take more than half of
+    ``memory`` bytes (``None``: unknown, nothing refused)."""
+    largest = max_depth * max_width * (max_width + 1)
+    needed = largest * _BYTES_PER_PARAMETER
+    if memory is None or needed <= memory / 2:
+        return
+    fits = int(math.sqrt(memory / 2 / _BYTES_PER_PARAMETER / max_depth))
+    raise InvalidArgument(
+        f"--max-depth {max_depth} and --max-width {max_width} allow an example of "
+        f"{largest:,} parameters, which needs about {needed / 1e9:.0f} GB to check; "
+        f"this machine has {memory / 1e9:.0f} GB: lower --max-width (to {fits} at "
+        f"this depth) or --max-depth")
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _campaign(make_candidate: Callable[[], Candidate], options: dict[str, Any]) -> int:
@@ -318,9 +353,14 @@ def _oracles(names: Sequence[str]) -> dict[str, Oracle]:
     """The oracles called ``names``; JAX's in a helper process, where it imports
     and compiles while this process imports the rest."""
     oracles: dict[str, Oracle] = {}
-    for name in names:
-        oracles[name] = RemoteOracle(name, cache_directory() / "jax") \
-            if name in ("jax", "torch") and helpers_available() else make_oracle(name)
+    try:
+        for name in names:
+            oracles[name] = RemoteOracle(name, cache_directory() / "jax") \
+                if name in ("jax", "torch") and helpers_available() \
+                else make_oracle(name)
+    except BaseException:
+        _close(oracles)  # the helpers already started
+        raise
     helper = _plot_helper(oracles)
     if helper is not None:  # matplotlib warms up there while the campaign runs
         from reports.plots import warm_up

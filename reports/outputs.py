@@ -80,7 +80,8 @@ def junit_xml(report: CampaignReport) -> str:
     ``testcase`` per example named by its label and architecture.
 
     Failing verdicts become ``<failure>``, ill-conditioned examples
-    ``<skipped>``; a harness error adds a ``testcase`` with an ``<error>``.
+    ``<skipped>``; a harness error and an interruption each add a ``testcase``
+    with an ``<error>``.
     """
     suite = ET.Element("testsuite", name=SUITE_NAME)
     properties = ET.SubElement(suite, "properties")
@@ -99,18 +100,23 @@ def junit_xml(report: CampaignReport) -> str:
         elif record.verdict == Verdict.ILL_CONDITIONED.value:
             skipped += 1
             ET.SubElement(case, "skipped", message=_xml_text(record.message))
-    errors = 0
+    # A run that could not finish is an error, so that no dashboard shows it
+    # green: a harness error, or an interruption (exit code 2 either way).
+    unfinished = []
     if report.error:
-        errors = 1
-        case = ET.SubElement(suite, "testcase", classname=SUITE_NAME,
-                             name="gradproof harness", time="0.000")
-        error = ET.SubElement(case, "error", type="harness error",
-                              message=_xml_text(_first_line(report.error)))
-        error.text = _xml_text(report.error)
+        unfinished.append(("gradproof harness", "harness error", report.error))
     if report.interrupted:
-        out = ET.SubElement(suite, "system-out")
-        out.text = (f"interrupted after {len(report.examples)} of "
-                    f"{report.examples_requested} examples")
+        unfinished.append((
+            "gradproof campaign", "interrupted",
+            f"interrupted after {len(report.examples)} of "
+            f"{report.examples_requested} examples: the rest were not checked"))
+    for name, kind, text in unfinished:
+        case = ET.SubElement(suite, "testcase", classname=SUITE_NAME, name=name,
+                             time="0.000")
+        error = ET.SubElement(case, "error", type=kind,
+                              message=_xml_text(_first_line(text)))
+        error.text = _xml_text(text)
+    errors = len(unfinished)
 
     suite.set("tests", str(len(report.examples) + errors))
     suite.set("failures", str(len(report.failures)))

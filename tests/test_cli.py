@@ -141,13 +141,15 @@ def test_a_target_that_cannot_be_loaded_exits_2(tmp_path, target, message):
     assert "Traceback" not in result.stderr
 
 
-def test_an_interrupted_run_writes_what_it_has_and_exits_2(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM],
+                         ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_writes_what_it_has_and_exits_2(tmp_path, signum):
     process = subprocess.Popen(
         [sys.executable, "-m", "reports", "run", "--examples", "100000",
          "--oracles", "torch", "--json", "out.json", "-q"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(8)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 2, out + err
     data = json.loads((tmp_path / "out.json").read_text())
@@ -274,3 +276,23 @@ def test_mutants_refuses_one_file_for_json_and_report(tmp_path):
                        "torch", "--json", "same", "--report", "same", cwd=tmp_path)
     assert result.returncode == 2
     assert "name the same file" in result.stderr
+
+
+def test_size_limits_whose_largest_example_outgrows_memory_are_refused():
+    from manual_backprop import InvalidArgument
+    from reports.cli import check_memory
+
+    check_memory(5, 16, 8 * 2**30)  # the defaults fit on any machine
+    check_memory(64, 4096, None)  # memory unknown: nothing refused
+    with pytest.raises(InvalidArgument,
+                       match=r"1,074,003,968 parameters.*lower --max-width \(to "
+                             r"\d+ at this depth\) or --max-depth"):
+        check_memory(64, 4096, 24 * 2**30)
+
+
+def test_a_run_whose_limits_outgrow_memory_exits_2_before_starting(tmp_path):
+    result = gradproof("run", "--max-depth", "64", "--max-width", "4096", "-q",
+                       cwd=tmp_path)
+    assert result.returncode == 2
+    assert "lower --max-width" in result.stderr
+    assert not list(tmp_path.iterdir())

@@ -82,6 +82,26 @@ def test_a_bias_summed_over_the_units_instead_of_the_batch_is_named(torch_oracle
     assert found == ["summed over the units instead of the batch (dJ/db_1)"]
 
 
+def test_one_fault_in_several_blocks_is_named_once_with_every_block(torch_oracle):
+    from reports.campaign import check
+
+    class TwoFaults:
+        """dJ/dw_1 and dJ/dw_2 transposed, dJ/db_3 with its sign flipped."""
+
+        name = "two faults"
+
+        def __call__(self, example, dtype):
+            g = backprop(example, dtype)
+            g.dJ_dw[0], g.dJ_dw[1] = g.dJ_dw[0].T.copy(), g.dJ_dw[1].T.copy()
+            g.dJ_db[2] = -g.dJ_db[2]
+            return g
+
+    message = check(square_example(), TwoFaults(), {"torch": torch_oracle},
+                    "float64").judgement.message
+    assert message.endswith("likely fault: a transposed weight gradient (dJ/dw_1, "
+                            "dJ/dw_2); or a flipped sign (dJ/db_3)"), message
+
+
 @pytest.mark.parametrize(("layer", "fault"), [
     (1, "the derivative f_1' left out (layer 1, tanh)"),
     (2, "the derivative f_2' left out (layer 2, sigmoid)"),

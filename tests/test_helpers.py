@@ -188,3 +188,27 @@ def test_plots_a_failed_helper_cannot_draw_are_drawn_here():
     with pytest.raises(HelperFailed):
         drawing.result()
     assert render_html(report, drawing) == render_html(report)
+
+
+def test_a_helper_whose_answers_nobody_reads_stops_quietly():
+    import subprocess
+    import sys
+    from multiprocessing.connection import Connection
+    from pathlib import Path
+
+    import oracles.remote
+
+    to_helper, from_helper = os.pipe(), os.pipe()
+    script = Path(oracles.remote.__file__).with_name("helper_process.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(to_helper[0]), str(from_helper[1]),
+         str(script.parent.parent)],
+        pass_fds=(to_helper[0], from_helper[1]), stderr=subprocess.PIPE)
+    os.close(to_helper[0])
+    os.close(from_helper[1])
+    os.close(from_helper[0])  # the main process has gone: nobody reads
+    with Connection(to_helper[1], readable=False) as send:
+        send.send((0, os.getpid, ()))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert err == b""

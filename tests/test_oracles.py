@@ -157,3 +157,17 @@ def test_a_missing_backend_says_how_to_install_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "oracles.torch_oracle", raising=False)
     with pytest.raises(OracleUnavailable, match=r"pip install 'gradproof\[torch\]'"):
         make_oracle("torch")
+
+
+def test_a_compilation_cache_folder_that_cannot_be_made_is_only_a_warning(
+        tmp_path, caplog):
+    import jax
+
+    from oracles.jax_oracle import keep_compiled_programs
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    before = jax.config.jax_compilation_cache_dir
+    keep_compiled_programs(a_file / "jax")
+    assert jax.config.jax_compilation_cache_dir == before
+    assert "cannot keep JAX's compiled programs" in caplog.text

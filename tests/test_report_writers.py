@@ -362,6 +362,17 @@ def test_an_interrupted_run_without_discrepancies_is_not_called_a_pass(passing_r
     assert "not a pass" in _squash(parse(render_html(passing_report)).text)
 
 
+def test_an_interrupted_run_is_an_error_in_junit_so_no_dashboard_shows_it_green(
+        passing_report):
+    passing_report.interrupted = True
+    suite = ET.fromstring(junit_xml(passing_report))
+
+    assert suite.get("errors") == "1"
+    error = suite.find("testcase[@name='gradproof campaign']/error")
+    assert error is not None and error.get("type") == "interrupted"
+    assert "3 of 6" in error.get("message", "")
+
+
 def test_the_summary_names_the_code_the_oracles_and_the_command(mixed_report):
     summary = _squash(parse(render_html(mixed_report)).find_id("summary").text)
 
