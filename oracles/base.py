@@ -23,6 +23,12 @@ _MODULES = {
 }
 
 
+def backend_of(name: str) -> str | None:
+    """The package the oracle called ``name`` computes with (None: NumPy and
+    SciPy, which gradproof itself needs)."""
+    return _MODULES[name][2]
+
+
 class OracleUnavailable(GradproofError):
     """An oracle's backend is not installed or does not import."""
 

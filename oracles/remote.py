@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from manual_backprop import Example
-from oracles.base import _MODULES, Oracle, make_oracle
+from oracles.base import Oracle, backend_of, make_oracle
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,10 @@ class Helper:
         else:
             pending.succeed(value)
 
+    def expects(self, pending: Pending) -> bool:
+        """Whether an answer is still to come for ``pending``."""
+        return any(p is pending for p in self._waiting.values())
+
     def close(self) -> None:
         """Stop the helper at once: whatever it still computes is not needed."""
         self._process.kill()
@@ -158,6 +162,10 @@ class Pending:
     def result(self) -> Any:
         """The answer, once it comes; the call's exception, raised again here."""
         while not self._settled():
+            if not self._helper.expects(self):  # taken off, then lost to Ctrl-C
+                self.fail(HelperFailed(f"the {self._helper.name} helper's answer "
+                                       "was lost to an interruption"))
+                break
             self._helper.receive(block=True)
         if self._error is not None:
             raise self._error
@@ -202,7 +210,7 @@ class RemoteOracle:
     """
 
     def __init__(self, name: str, compilation_cache: Path | None = None) -> None:
-        backend = _MODULES[name][2]
+        backend = backend_of(name)
         if backend is not None and importlib.util.find_spec(backend) is None:
             make_oracle(name)  # raises OracleUnavailable with the install hint
         self.name = name

@@ -212,3 +212,15 @@ def test_a_helper_whose_answers_nobody_reads_stops_quietly():
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0
     assert err == b""
+
+
+def test_an_answer_lost_to_an_interruption_fails_instead_of_waiting_forever():
+    helper = Helper("test")
+    try:
+        lost = helper.call(os.getpid)
+        helper._waiting.clear()  # taken off the pipe, then Ctrl-C before it landed
+        with pytest.raises(HelperFailed, match="lost to an interruption"):
+            lost.result()
+        assert helper.call(int, "7").result() == 7
+    finally:
+        helper.close()
