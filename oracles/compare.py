@@ -481,6 +481,14 @@ def pre_activations_on_kinks(example: Example, reference: Gradients,
     return masks
 
 
+def _widest(each: list[Tolerances]) -> Tolerances:
+    """The largest of several tolerances, entry by entry."""
+    def widest(blocks: list[list[Array]]) -> list[Array]:
+        return [np.maximum.reduce(layer) for layer in zip(*blocks)]
+    return Tolerances(widest([t.dJ_dw for t in each]), widest([t.dJ_db for t in each]),
+                      widest([t.dJ_dl for t in each]), max(t.J for t in each))
+
+
 def kinked_units(example: Example, on_kinks: dict[int, Array]) -> str:
     """``3 of relu, 1 of leaky_relu``: how many pre-activations of each kinked
     activation ``on_kinks`` (masks by layer index) marks."""
@@ -503,8 +511,9 @@ def reconsider_at_kinks(example: Example, candidate: Gradients, judgement: Judge
     kink convention, or rounding to either side, may give. ``on_kinks`` are the
     masks of :func:`pre_activations_on_kinks` they were computed for.
     """
-    tol = tolerances(example, reference, dtype)
+    # Each one-sided reference carries its own dJ/dl_i, and so its own tolerances.
     references = [reference, *alternatives.values()]
+    tol = _widest([tolerances(example, r, dtype) for r in references])
     pairs = [("w", candidate.dJ_dw, [r.dJ_dw for r in references], tol.dJ_dw),
              ("b", candidate.dJ_db, [r.dJ_db for r in references], tol.dJ_db)]
     if candidate.dJ_dl is not None:

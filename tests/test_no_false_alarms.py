@@ -187,3 +187,21 @@ def test_a_relu_pre_activation_within_float32_rounding_of_its_kink_is_no_alarm(o
     for strict in (False, True):
         judgement = check_example(example, Manual(), oracles, "float32", strict)
         assert judgement.verdict is Verdict.NON_DIFFERENTIABLE, judgement.message
+
+
+def test_a_relu_after_a_gelu_far_below_zero_is_no_alarm_whichever_gelu_rounds(oracles):
+    # gelu(-10) is -7.6e-23 in the manual backprop and JAX; PyTorch's
+    # 0.5 l (1 + erf(l / sqrt 2)) rounds it to -0, so the relu after it sees
+    # l_2 = 7.6e-23 here and exactly 0 in PyTorch, and takes the other slope.
+    architecture = Architecture(1, (2, 1, 1), ("gelu", "relu", "identity"), "half_sse")
+    example = Example(architecture,
+                      [np.array([[1.0], [0.5]]), np.array([[-1.0, 0.0]]),
+                       np.array([[2.0]])],
+                      [np.array([-11.0, 0.3]), np.zeros(1), np.array([0.5])],
+                      np.array([[1.0]]), np.array([[0.2]]))
+    torch_l_2 = oracles["torch"].compute(example).outputs[1] @ example.weights[1].T
+    assert torch_l_2[0, 0] == 0
+    for dtype in ("float64", "float32"):
+        for chosen in (oracles, {"torch": oracles["torch"]}):
+            judgement = check_example(example, Manual(), chosen, dtype)
+            assert judgement.verdict is Verdict.NON_DIFFERENTIABLE, judgement.message

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, Phase, find, settings
 
 from manual_backprop import ACTIVATIONS, COSTS, HIDDEN_ACTIVATIONS, backprop, network
 from manual_backprop.activations import Activation
-from oracles import judge, make_oracle
+from oracles import make_oracle
 from property_tests.strategies import architectures, examples
+from reports.campaign import ManualBackprop, check_example
 
 SEARCH = settings(max_examples=300, database=None, deadline=None,
                   phases=[Phase.generate], suppress_health_check=list(HealthCheck))
@@ -28,14 +29,16 @@ def oracles() -> dict:
 
 
 def find_failure(oracle, activations, costs, max_depth=3, dtype="float64"):
-    """The first drawn example whose verdict fails against ``oracle``."""
+    """The first drawn example whose verdict fails against ``oracle``, judged as
+    the property tests judge."""
     strategy = examples(architectures(max_depth=max_depth, max_width=6,
                                       activations=activations, costs=costs))
 
     def fails(example) -> bool:
         with np.errstate(all="ignore"):
-            result = {oracle.name: oracle.compute(example)}
-            return judge(example, backprop(example, dtype), result, dtype).verdict.fails
+            judgement = check_example(example, ManualBackprop(), {oracle.name: oracle},
+                                      dtype)
+            return judgement.verdict.fails
 
     return find(strategy, fails, settings=SEARCH)
 
@@ -123,7 +126,6 @@ def test_a_bias_gradient_taken_from_one_sample_is_caught_by_finite_differences(
 def test_most_draws_give_the_first_layer_a_gradient_that_is_not_all_zero():
     # A layer with no weights, or a batch with no inputs, zeroes every gradient
     # before it, where no fault can show; such draws must stay the exception.
-    from manual_backprop import backprop
     from reports.campaign import CampaignConfig, for_each_example
 
     first_layer_dead = []
