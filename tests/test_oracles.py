@@ -120,6 +120,44 @@ def test_large_networks_get_per_layer_and_random_directions(torch_oracle):
         assert np.all(np.abs(probes.estimate - expected) <= probes.error)
 
 
+def one_sigmoid_unit(l: float, y: float) -> Example:
+    """``d=1 -> 1 sigmoid``, binary cross-entropy on one sample whose
+    pre-activation is ``l``."""
+    architecture = Architecture(1, (1,), ("sigmoid",), "binary_cross_entropy")
+    return Example(architecture, [np.ones((1, 1))], [np.zeros(1)],
+                   np.array([[l]]), np.array([[y]]))
+
+
+@pytest.mark.parametrize("y", [0.0, 0.3, 1.0])
+def test_the_jax_oracle_s_binary_cross_entropy_is_within_a_few_ulp_for_outputs_near_0_4(
+    jax_oracle, y
+):
+    from oracles.arbiter import ExtendedPrecisionOracle
+
+    # Outputs h from 0.2 to 0.6: XLA's float64 log1p is far off for -h in there.
+    arbiter = ExtendedPrecisionOracle()
+    worst = 0.0
+    for l in np.linspace(-1.4, 0.4, 61):
+        example = one_sigmoid_unit(float(l), y)
+        expected = arbiter.compute(example).J
+        error = abs(jax_oracle.compute(example).J - expected)
+        worst = max(worst, error / np.spacing(abs(expected)))
+    assert worst <= 8, f"J is {worst:.0f} ulp from mpmath's"
+
+
+@pytest.mark.parametrize("y", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("l", [-30.0, float(np.log(1 / 3)), 30.0])
+def test_the_jax_oracle_s_binary_cross_entropy_gradient_is_torch_s_near_saturation(
+    torch_oracle, jax_oracle, l, y
+):
+    # h = 1 - 1e-13, h = 0.25 (where the JAX oracle changes formula) and h = 1e-13.
+    example = one_sigmoid_unit(l, y)
+    t, j = torch_oracle.compute(example), jax_oracle.compute(example)
+    assert np.isfinite(j.J) and np.isfinite(j.dJ_dl[0]).all()
+    np.testing.assert_allclose(j.J, t.J, rtol=1e-13)
+    np.testing.assert_allclose(j.dJ_dl[0], t.dJ_dl[0], rtol=1e-9, atol=1e-300)
+
+
 def test_the_jax_oracle_leaves_float64_switched_off_for_everyone_else(jax_oracle):
     import jax.numpy as jnp
 
