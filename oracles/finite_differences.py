@@ -21,7 +21,6 @@ it (see :func:`_activation`).
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,8 +33,13 @@ from manual_backprop._lazy import lazy_module
 special = lazy_module("scipy.special")  # imported when first used
 
 Array = np.ndarray
-# A direction in parameter space: arrays shaped like the weights and the biases.
-Direction = tuple[list[Array], list[Array]]
+# A direction in parameter space: arrays shaped like the weights and the biases,
+# None where the direction is zero (a direction confined to one layer).
+Direction = tuple[list[Array | None], list[Array | None]]
+# The parameters of layer k of a stack of networks: the weights and the biases,
+# each with a leading axis of stacked networks or, shared by every network of
+# the stack, without it.
+LayerParameters = Callable[[int], tuple[Array, Array]]
 _U = float(np.finfo(np.float64).eps) / 2
 _STEP = float(np.cbrt(_U))
 _OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
@@ -221,7 +225,8 @@ class DirectionProbes:
     """Probes along explicit directions; ``layer`` is 0 when they span all layers.
 
     ``directions[p]`` is ``(v_w, v_b)``, two lists shaped like the weights and
-    biases (zeros outside the probed layer); the other fields are ``(probes,)``.
+    biases (``None`` outside the probed layer); ``sizes`` are the sizes of the
+    weights then of the biases; the other fields are ``(probes,)``.
     """
 
     layer: int
@@ -230,21 +235,27 @@ class DirectionProbes:
     estimate: Array
     error: Array
     across_kink: Array
-
-    @functools.cached_property
-    def matrix(self) -> Array:
-        """The directions as rows, each flattened by :func:`flat_parameters`."""
-        return np.array([flat_parameters(*v) for v in self.directions])
+    sizes: tuple[int, ...]
 
     def project(self, gradient: Array) -> Array:
         """``g . v`` for each direction ``v``, what the estimate should equal;
         ``gradient`` is flattened by :func:`flat_parameters`."""
-        return self.matrix @ gradient
+        return self._dot(gradient, absolute=False)
 
     def bound(self, tolerance: Array) -> Array:
         """``|v| . t`` for each direction ``v``: how far an error of at most
         ``tolerance`` (flattened) in every entry can move ``g . v``."""
-        return np.abs(self.matrix) @ np.abs(tolerance)
+        return self._dot(np.abs(tolerance), absolute=True)
+
+    def _dot(self, flat: Array, absolute: bool) -> Array:
+        ends = np.cumsum(self.sizes)
+        products = np.zeros(len(self.directions))
+        for p, (v_w, v_b) in enumerate(self.directions):
+            for v, end, size in zip([*v_w, *v_b], ends, self.sizes, strict=True):
+                if v is not None:
+                    v = np.abs(v) if absolute else v
+                    products[p] += v.ravel() @ flat[end - size:end]
+        return products
 
 
 def flat_parameters(weights: list[Array], biases: list[Array]) -> Array:
@@ -353,18 +364,19 @@ class _Run:
             per_sample = _per_sample_cost(a.cost)(h, y)
         return np.sum(per_sample, axis=-1) * self.scale
 
-    def _costs_from(self, layer: int, weights: list[Array], biases: list[Array],
+    def _costs_from(self, layer: int, parameters: LayerParameters, stack: int
                     ) -> tuple[Array, Array]:
-        """``J`` of stacked networks that differ from layer ``layer`` on.
+        """``J`` of ``stack`` networks that differ from layer ``layer`` on.
 
-        ``weights[k]`` and ``biases[k]`` carry a leading axis of stacked
-        networks for the layers from ``layer`` on. Returns ``J`` ``(stack,)`` and
-        the kink side of every kinked unit, ``(stack, units)``, as -1, 0 or 1.
+        ``parameters(k)`` gives each layer's parameters when it is reached, so
+        that only one layer of the stack is held at a time. Returns ``J``
+        ``(stack,)`` and the kink side of every kinked unit, ``(stack, units)``,
+        as -1, 0 or 1.
         """
         f = self.f[layer]
         sides = []
         for k in range(layer, self.architecture.n):
-            w, b = weights[k - layer], biases[k - layer]
+            w, b = parameters(k)
             l = f @ np.swapaxes(w, -1, -2) + b[..., None, :]
             activation = ACTIVATIONS[self.architecture.activations[k]]
             for kink in activation.kinks:
@@ -374,10 +386,10 @@ class _Run:
                     # real parts, by its square (1e-200), far below any data.
                     on_kink = np.abs(l.real - kink.at) < 1e-150
                     side = np.where(on_kink & (l.imag != 0), 2, side)
-                sides.append(side.reshape(l.shape[0], -1))
+                side = np.broadcast_to(side, (stack, *l.shape[-2:]))
+                sides.append(side.reshape(stack, -1))
             f = _activation(activation.name, self.complex_step)(l)
-        J = self._cost(l, f)
-        stack = J.shape[0]
+        J = np.broadcast_to(self._cost(l, f), (stack,))
         side = np.concatenate(sides, axis=1) if sides else np.zeros((stack, 0))
         return J, side
 
@@ -391,12 +403,12 @@ class _Run:
                      count: int) -> tuple[Array, Array, Array]:
         """Estimates, error estimates and kink flags for ``count`` probes.
 
-        ``perturb(indices, offsets)`` returns the stacked parameters, for the
-        layers from ``layer`` on, with probes ``indices`` moved by each of
-        ``offsets`` times their step (offset-major: every probe at the first
-        offset, then every probe at the second, ...); it also returns the
-        steps, ``(len(indices),)``. All offsets of a chunk of probes go through
-        the network as one stack.
+        ``perturb(indices, offsets)`` returns the parameters of the stacked
+        networks (:data:`LayerParameters`, for the layers from ``layer`` on),
+        with probes ``indices`` moved by each of ``offsets`` times their step
+        (offset-major: every probe at the first offset, then every probe at the
+        second, ...); it also returns the steps, ``(len(indices),)``. All offsets
+        of a chunk of probes go through the network as one stack.
         """
         if self.complex_step:
             return self._complex_steps(layer, perturb, count)
@@ -406,8 +418,9 @@ class _Run:
         chunk = max(1, self._stack_size(layer) // len(_OFFSETS))
         for start in range(0, count, chunk):
             indices = np.arange(start, min(count, start + chunk))
-            (weights, biases), steps = perturb(indices, _OFFSETS)
-            J, side = self._costs_from(layer, weights, biases)
+            parameters, steps = perturb(indices, _OFFSETS)
+            J, side = self._costs_from(layer, parameters,
+                                       len(_OFFSETS) * len(indices))
             v = J.reshape(len(_OFFSETS), len(indices))
             d1 = (v[0] - v[1]) / (2 * steps)
             d2 = (v[2] - v[3]) / steps
@@ -427,8 +440,8 @@ class _Run:
         chunk = max(1, self._stack_size(layer) // 2)
         for start in range(0, count, chunk):
             indices = np.arange(start, min(count, start + chunk))
-            (weights, biases), steps = perturb(indices, np.array([_COMPLEX_STEP * 1j]))
-            J, side = self._costs_from(layer, weights, biases)
+            parameters, steps = perturb(indices, np.array([_COMPLEX_STEP * 1j]))
+            J, side = self._costs_from(layer, parameters, len(indices))
             estimate[indices] = J.imag / (_COMPLEX_STEP * steps)
             across[indices] = np.any(side == 2, axis=1)
         scale = np.max(np.abs(estimate), initial=0.0)
@@ -448,10 +461,14 @@ class _Run:
             stacked = np.repeat(start[None, :], stack, axis=0)
             stacked[np.arange(stack), np.tile(indices, len(offsets))] += (
                 offsets[:, None] * steps).ravel()
-            weights = [stacked[:, : w.size].reshape(stack, *w.shape),
-                       *ex.weights[layer + 1:]]
-            biases = [stacked[:, w.size:], *ex.biases[layer + 1:]]
-            return (weights, biases), steps
+
+            def parameters(k: int) -> tuple[Array, Array]:
+                if k > layer:
+                    return ex.weights[k], ex.biases[k]
+                moved_w = stacked[:, : w.size].reshape(stack, *w.shape)
+                return moved_w, stacked[:, w.size:]
+
+            return parameters, steps
 
         estimate, error, across = self._differences(layer, perturb, flat.size)
         return tuple(  # type: ignore[return-value]
@@ -464,15 +481,18 @@ class _Run:
                          parameter: str = "all") -> Direction:
         """A random unit-scale direction, confined to one parameter if asked."""
         ex = self.example
-        v_w = [np.zeros_like(w) for w in ex.weights]
-        v_b = [np.zeros_like(b) for b in ex.biases]
+        v_w: list[Array | None] = [None] * self.architecture.n
+        v_b: list[Array | None] = [None] * self.architecture.n
         for i in range(self.architecture.n):
             if layer is None or (layer == i and parameter == "w"):
                 v_w[i] = rng.standard_normal(ex.weights[i].shape)
             if layer is None or (layer == i and parameter == "b"):
                 v_b[i] = rng.standard_normal(ex.biases[i].shape)
-        norm = np.sqrt(sum(np.sum(v * v) for v in [*v_w, *v_b]))
-        return [v / norm for v in v_w], [v / norm for v in v_b]
+        chosen = [v for v in (*v_w, *v_b) if v is not None]
+        norm = np.sqrt(sum(np.sum(v * v) for v in chosen))
+        for v in chosen:
+            v /= norm
+        return v_w, v_b
 
     def direction_probes(self, groups: list[tuple[int, str, list[Direction]]]
                          ) -> list[DirectionProbes]:
@@ -488,17 +508,32 @@ class _Run:
             steps = np.full(len(indices), _STEP * size)
             moves = [(o * s, directions[p]) for o in offsets
                      for p, s in zip(indices, steps)]
-            weights = [np.stack([w + m * v_w[k] for m, (v_w, _) in moves])
-                       for k, w in enumerate(ex.weights)]
-            biases = [np.stack([b + m * v_b[k] for m, (_, v_b) in moves])
-                      for k, b in enumerate(ex.biases)]
-            return (weights, biases), steps
+
+            def parameters(k: int) -> tuple[Array, Array]:
+                return (_moved(ex.weights[k], [(m, v_w[k]) for m, (v_w, _) in moves]),
+                        _moved(ex.biases[k], [(m, v_b[k]) for m, (_, v_b) in moves]))
+
+            return parameters, steps
 
         estimate, error, across = self._differences(0, perturb, len(directions))
+        sizes = tuple(a.size for a in (*ex.weights, *ex.biases))
         probes, start = [], 0
         for layer, parameter, group in groups:
             part = slice(start, start + len(group))
             probes.append(DirectionProbes(layer, parameter, group, estimate[part],
-                                          error[part], across[part]))
+                                          error[part], across[part], sizes))
             start += len(group)
         return probes
+
+
+def _moved(a: Array, moves: list[tuple[complex, Array | None]]) -> Array:
+    """``a + m v`` for each move ``(m, v)``, stacked; ``a`` itself, shared by
+    the whole stack, when no move changes it (``v`` is None: zero)."""
+    if all(v is None for _, v in moves):
+        return a
+    stacked = np.empty((len(moves), *a.shape), dtype=np.result_type(a, moves[0][0]))
+    for j, (m, v) in enumerate(moves):
+        stacked[j] = a
+        if v is not None:
+            stacked[j] += m * v
+    return stacked
