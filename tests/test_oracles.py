@@ -64,19 +64,33 @@ def test_finite_differences_mark_probes_that_straddle_a_kink(fd_oracle):
 @settings(max_examples=25, deadline=None)
 @given(example=examples(architectures(activations=("tanh", "sigmoid", "softplus",
                                                    "gelu", "softmax"))))
-def test_finite_differences_lie_within_their_error_estimate_of_torch(
+def test_finite_differences_lie_within_their_error_estimate_of_the_exact_gradient(
     torch_oracle, fd_oracle, example
 ):
+    from oracles.arbiter import ExtendedPrecisionOracle
+
+    def beyond_estimate(reference) -> list[str]:
+        misses = []
+        for probe in probes:
+            grads = reference.dJ_dw if probe.parameter == "w" else reference.dJ_db
+            error = np.abs(probe.estimate - grads[probe.layer - 1])
+            if np.any(error > probe.error + 1e-12 * np.abs(grads[probe.layer - 1])):
+                misses.append(f"{probe.parameter}_{probe.layer}: error "
+                              f"{error.max()} beyond estimate")
+        return misses
+
+    probes = fd_oracle.compute(example).entries
     reference = torch_oracle.compute(example)
     # A saturated output (h rounding to 0 under a log cost) overflows PyTorch's
     # gradient: the verdict there is ill-conditioned, and nothing is compared.
     assume(all(np.all(np.isfinite(g)) for g in [*reference.dJ_dw, *reference.dJ_db]))
-    for probe in fd_oracle.compute(example).entries:
-        grads = reference.dJ_dw if probe.parameter == "w" else reference.dJ_db
-        error = np.abs(probe.estimate - grads[probe.layer - 1])
-        assert np.all(error <= probe.error + 1e-12 * np.abs(grads[probe.layer - 1])), (
-            f"{probe.parameter}_{probe.layer}: error {error.max()} beyond estimate"
-        )
+    if beyond_estimate(reference):
+        # From an output rounded near 1, PyTorch's log(1 - h) can be less
+        # accurate than finite differences, which start from the logits: the
+        # extended-precision arbiter says which is right.
+        arbiter = ExtendedPrecisionOracle()
+        assume(arbiter.can_judge(example))
+        assert not beyond_estimate(arbiter.compute(example))
 
 
 @settings(max_examples=25, deadline=None)
@@ -183,6 +197,25 @@ def test_the_jax_oracle_compiles_once_per_bucket_not_once_per_shape():
     run()
     assert len(shapes) > 20
     assert len(oracle.buckets_compiled) == 1
+
+
+def test_a_wide_deep_network_is_padded_by_at_most_a_quarter_in_each_dimension(
+    torch_oracle,
+):
+    architecture = Architecture(3, (300, 2), ("tanh", "identity"), "half_sse")
+    rng = np.random.default_rng(1)
+    sizes = architecture.sizes
+    example = Example(architecture,
+                      [rng.standard_normal((sizes[i + 1], sizes[i])) / 10
+                       for i in range(2)],
+                      [rng.standard_normal(s) for s in sizes[1:]],
+                      rng.standard_normal((300, 3)), rng.standard_normal((300, 2)))
+    oracle = make_oracle("jax")
+    result = oracle.compute(example)
+    # Not (8, 512, 512): widths and batches over 256 go up by an eighth of 512.
+    assert oracle.buckets_compiled == {(8, 320, 320)}
+    reference = torch_oracle.compute(example)
+    np.testing.assert_allclose(result.dJ_dw[0], reference.dJ_dw[0], rtol=1e-10)
 
 
 def test_an_unknown_oracle_is_refused_with_the_known_names():
