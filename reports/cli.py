@@ -15,7 +15,6 @@ import datetime
 import functools
 import importlib
 import logging
-import math
 import os
 import shlex
 import sys
@@ -265,28 +264,60 @@ def _check_outputs(options: dict[str, Any]) -> None:
     check_outputs({"--report": options["report_path"],
                    "--json": options["json_path"],
                    "--junit": options["junit_path"]})
-    check_memory(options["max_depth"], options["max_width"], physical_memory())
+    check_memory(options["max_depth"], options["max_width"], options["max_batch"],
+                 physical_memory())
 
 
-# What a checked example holds per parameter, all told: the weights, the code
-# under test's gradients, each oracle's copies (the JAX oracle's padded ones, the
-# arrays handed to the helpers) and the finite differences' perturbed networks.
-_BYTES_PER_PARAMETER = 80
+# What checking one example holds, all told, in the main process and the two
+# oracle helpers together, measured on networks of 10 million parameters and on
+# batches of 4,096: per parameter, the weights, the code under test's gradients,
+# each oracle's copies (the JAX oracle's padded ones, the arrays handed to the
+# helpers) and the finite differences' directions and perturbed layers; per
+# activation (a sample's value at a unit), every pass's copies; and the three
+# processes with PyTorch, JAX and SciPy loaded.
+_BYTES_PER_PARAMETER = 200
+_BYTES_PER_ACTIVATION = 600
+_BYTES_AT_START = 600 * 2**20
 
 
-def check_memory(max_depth: int, max_width: int, memory: int | None) -> None:
+def memory_needed(max_depth: int, max_width: int, max_batch: int) -> int:
+    """Bytes that checking the largest example these limits allow would take."""
+    parameters = max_depth * max_width * (max_width + 1)
+    activations = max_batch * max_width * (max_depth + 1)
+    return (_BYTES_AT_START + parameters * _BYTES_PER_PARAMETER
+            + activations * _BYTES_PER_ACTIVATION)
+
+
+def check_memory(max_depth: int, max_width: int, max_batch: int,
+                 memory: int | None) -> None:
     """Refuse size limits whose largest example would take more than half of
     ``memory`` bytes (``None``: unknown, nothing refused)."""
-    largest = max_depth * max_width * (max_width + 1)
-    needed = largest * _BYTES_PER_PARAMETER
+    needed = memory_needed(max_depth, max_width, max_batch)
     if memory is None or needed <= memory / 2:
         return
-    fits = int(math.sqrt(memory / 2 / _BYTES_PER_PARAMETER / max_depth))
+    width = _widest_fitting(max_depth, max_batch, max_width - 1, memory)
+    remedy = (f"lower --max-width (to {width} at this depth and batch), "
+              "--max-depth or --max-batch" if width
+              else "lower --max-depth or --max-batch")
     raise InvalidArgument(
-        f"--max-depth {max_depth} and --max-width {max_width} allow an example of "
-        f"{largest:,} parameters, which needs about {needed / 1e9:.0f} GB to check; "
-        f"this machine has {memory / 1e9:.0f} GB: lower --max-width (to {fits} at "
-        f"this depth) or --max-depth")
+        f"--max-depth {max_depth}, --max-width {max_width} and --max-batch "
+        f"{max_batch} allow an example of "
+        f"{max_depth * max_width * (max_width + 1):,} parameters and batch "
+        f"{max_batch}, which needs about {needed / 1e9:.1f} GB to check; at most "
+        f"half of this machine's {memory / 1e9:.1f} GB is taken: {remedy}")
+
+
+def _widest_fitting(max_depth: int, max_batch: int, widest: int, memory: int) -> int:
+    """The largest width up to ``widest`` that fits in half of ``memory`` at
+    this depth and batch, 0 if none does."""
+    def fits(width: int) -> bool:
+        return memory_needed(max_depth, width, max_batch) <= memory / 2
+
+    low, high = 0, widest
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
 
 
 def physical_memory() -> int | None:

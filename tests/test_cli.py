@@ -282,12 +282,38 @@ def test_size_limits_whose_largest_example_outgrows_memory_are_refused():
     from manual_backprop import InvalidArgument
     from reports.cli import check_memory
 
-    check_memory(5, 16, 8 * 2**30)  # the defaults fit on any machine
-    check_memory(64, 4096, None)  # memory unknown: nothing refused
+    check_memory(5, 16, 8, 8 * 2**30)  # the defaults fit on any machine
+    check_memory(64, 4096, 4096, None)  # memory unknown: nothing refused
     with pytest.raises(InvalidArgument,
-                       match=r"1,074,003,968 parameters.*lower --max-width \(to "
-                             r"\d+ at this depth\) or --max-depth"):
-        check_memory(64, 4096, 24 * 2**30)
+                       match=r"1,074,003,968 parameters and batch 8.*half of this "
+                             r"machine's 25.8 GB.*lower --max-width \(to \d+ at "
+                             r"this depth and batch\)"):
+        check_memory(64, 4096, 8, 24 * 2**30)
+
+
+def test_the_width_a_refusal_suggests_is_itself_accepted():
+    import re
+
+    from manual_backprop import InvalidArgument
+    from reports.cli import check_memory
+
+    memory = 24 * 2**30
+    for depth, width, batch in [(20, 2750, 8), (64, 1571, 8), (1, 4096, 4096)]:
+        with pytest.raises(InvalidArgument) as refused:
+            check_memory(depth, width, batch, memory)
+        suggested = int(re.search(r"--max-width \(to (\d+)", str(refused.value))[1])
+        check_memory(depth, suggested, batch, memory)
+        with pytest.raises(InvalidArgument):
+            check_memory(depth, suggested + 1, batch, memory)
+
+
+def test_a_batch_too_large_for_memory_is_refused_even_at_a_small_width():
+    from manual_backprop import InvalidArgument
+    from reports.cli import check_memory
+
+    check_memory(64, 512, 8, 24 * 2**30)
+    with pytest.raises(InvalidArgument, match="--max-batch 4096"):
+        check_memory(64, 512, 4096, 24 * 2**30)
 
 
 def test_a_run_whose_limits_outgrow_memory_exits_2_before_starting(tmp_path):
