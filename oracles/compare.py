@@ -313,13 +313,37 @@ def _settled_by_arbiter(example: Example, comparisons: list[BlockComparison],
     return None
 
 
+def _complex_step_vouches(comparisons: list[BlockComparison],
+                          candidate_fails: dict[str, list[BlockComparison]]) -> bool:
+    """Whether the complex-step oracle compared, and passed, every entry of
+    each block where the code under test fails against finite differences.
+
+    A complex step takes no difference, so neither the truncation of a step
+    across a saturating unit nor cancellation moves it: where it agrees and
+    finite differences do not, finite differences are what drifted."""
+    if "cs" not in candidate_fails or candidate_fails["cs"]:
+        return False
+    complex_step = {(c.layer, c.parameter): c for c in comparisons
+                    if c.subject == CANDIDATE and c.against == "cs"}
+    vouching = [complex_step.get((c.layer, c.parameter)) for c in candidate_fails["fd"]]
+    return all(c is not None and c.passed and not c.skipped for c in vouching)
+
+
+def _finite_tolerances(tol: Tolerances) -> bool:
+    arrays = [*tol.dJ_dw, *tol.dJ_db, *tol.dJ_dl]
+    return math.isfinite(tol.J) and all(np.all(np.isfinite(a)) for a in arrays)
+
+
 def _failing(comparisons: list[BlockComparison]) -> list[BlockComparison]:
     return [c for c in comparisons if not c.passed]
 
 
 def _finite(result: object) -> bool:
     if isinstance(result, FiniteDifferenceResult):
-        return math.isfinite(result.J)
+        estimates = [p.estimate for p in result.entries]
+        estimates += [p.estimate for p in result.directions]
+        return math.isfinite(result.J) and all(np.all(np.isfinite(e))
+                                               for e in estimates)
     assert isinstance(result, Gradients)
     arrays = [*result.dJ_dw, *result.dJ_db, *(result.dJ_dl or [])]
     finite_arrays = all(np.all(np.isfinite(a)) for a in arrays)
@@ -380,6 +404,11 @@ def judge(example: Example, candidate: Gradients, results: dict[str, object],
     own_tol = tolerances(example, scale, dtype) if scale is not None else None
     ref_tol = own_tol if dtype == "float64" or scale is None else tolerances(
         example, scale, "float64")
+    if not all(_finite_tolerances(t) for t in (own_tol, ref_tol) if t is not None):
+        return Judgement(Verdict.ILL_CONDITIONED,
+                         f"{example.label}: the tolerances overflow (the gradients "
+                         "or layer outputs are too large for float64 to bound "
+                         "their rounding); nothing can be judged here")
 
     comparisons: list[BlockComparison] = []
     candidate_fails: dict[str, list[BlockComparison]] = {}
@@ -422,6 +451,12 @@ def _verdict(example: Example, comparisons: list[BlockComparison],
                                       oracle_pairs)
         if settled is not None:
             return settled
+    if disagreeing == {"fd"} and _complex_step_vouches(comparisons, candidate_fails):
+        return Judgement(Verdict.FD_NOISE,
+                         f"{label}: agrees; finite differences drift beyond their "
+                         "own error estimate, and the complex step, which takes no "
+                         "difference, agrees with the code under test everywhere "
+                         "they do not", comparisons)
     if disagreeing and (not oracle_pairs or disagreeing == all_oracles):
         worst = max((c for fails in candidate_fails.values() for c in fails),
                     key=lambda c: c.excess)

@@ -347,6 +347,58 @@ def test_rounding_to_the_other_side_of_a_kink_is_no_discrepancy_without_autograd
         checked.judgement.message
 
 
+def _square_then_saturating_sigmoid(derivative) -> Activation:
+    user = activation(np.square, derivative)
+    return registered_activation(user, judged(user))
+
+
+def _saturating_example(name: str) -> Example:
+    """``d=1 -> 1 name (l^2) -> 1 sigmoid``: ``f_1 = 1e12`` meets a tiny
+    ``w_2``, so that a finite-difference step in ``w_2`` drives the sigmoid deep
+    into saturation on both sides, where ``J`` is linear and the estimates at
+    every step agree with each other, and wrongly."""
+    return Example(Architecture(1, (1, 1), (name, "sigmoid"), "binary_cross_entropy"),
+                   [np.array([[1e6]]), np.array([[1e-12]])],
+                   [np.zeros(1), np.array([0.2])], np.ones((1, 1)),
+                   np.full((1, 1), 0.3))
+
+
+def test_finite_differences_misled_by_saturation_are_noise_if_the_complex_step_agrees():
+    oracles = {"fd": FiniteDifferenceOracle(), "cs": ComplexStepOracle()}
+    with registered(_square_then_saturating_sigmoid(lambda l: 2 * l)) as name:
+        example = _saturating_example(name)
+        alone = check(example, ManualBackprop(), {"fd": oracles["fd"]}, "float64")
+        both = check(example, ManualBackprop(), oracles, "float64")
+    # Finite differences alone cannot tell: the code under test is blamed.
+    assert alone.judgement.verdict is Verdict.DISCREPANCY
+    assert both.judgement.verdict is Verdict.FD_NOISE, both.judgement.message
+    assert "complex step" in both.judgement.message
+
+
+def test_a_wrong_derivative_is_a_discrepancy_even_where_finite_differences_drift():
+    oracles = {"fd": FiniteDifferenceOracle(), "cs": ComplexStepOracle()}
+    with registered(_square_then_saturating_sigmoid(lambda l: 2.02 * l)) as name:
+        checked = check(_saturating_example(name), ManualBackprop(), oracles,
+                        "float64")
+    assert checked.judgement.verdict is Verdict.DISCREPANCY
+    assert "cs" in checked.judgement.disagreeing_oracles
+
+
+def test_a_finite_difference_step_that_overflows_makes_the_example_ill_conditioned():
+    # exp(709.779) is 1.8e308: a step of 0.004 in w_1 overflows to infinity.
+    exp = activation(np.exp, np.exp)
+    oracles = {"fd": FiniteDifferenceOracle(), "cs": ComplexStepOracle()}
+    with registered(registered_activation(exp, judged(exp))) as name:
+        example = Example(Architecture(1, (1, 1), (name, "identity"), "half_sse"),
+                          [np.array([[709.779]]), np.array([[1e-308]])],
+                          [np.zeros(1), np.zeros(1)], np.ones((1, 1)),
+                          np.full((1, 1), 1.75))
+        checked = check(example, ManualBackprop(), oracles, "float64")
+    assert all(np.isfinite(g).all() for g in checked.gradients.dJ_dw)
+    assert checked.judgement.verdict is Verdict.ILL_CONDITIONED, \
+        checked.judgement.message
+
+
 def test_drawn_examples_still_draw_the_targets_each_built_in_cost_takes():
     @settings(max_examples=40, database=None, deadline=None)
     @given(examples(architectures(max_depth=2)))

@@ -205,3 +205,15 @@ def test_a_relu_after_a_gelu_far_below_zero_is_no_alarm_whichever_gelu_rounds(or
         for chosen in (oracles, {"torch": oracles["torch"]}):
             judgement = check_example(example, Manual(), chosen, dtype)
             assert judgement.verdict is Verdict.NON_DIFFERENTIABLE, judgement.message
+
+
+def test_tolerances_that_overflow_make_the_example_ill_conditioned_not_a_discrepancy():
+    # Outputs of 1e160: the bound on their rounding squares them, past float64.
+    example = Example(Architecture(1, (1,), ("identity",), "half_sse"),
+                      [np.array([[1e160]])], [np.zeros(1)], np.ones((1, 1)),
+                      np.full((1, 1), 1e160))
+    torch_only = {"torch": make_oracle("torch")}
+    with np.errstate(all="ignore"):
+        judgement = check_example(example, Manual(), torch_only, "float64")
+    assert judgement.verdict is Verdict.ILL_CONDITIONED
+    assert "tolerances overflow" in judgement.message
