@@ -316,7 +316,24 @@ def _judged(example: Example, gradients: Gradients, results: dict[str, object],
                                       exactly)
     if judgement.verdict is Verdict.DISCREPANCY and isinstance(reference, Gradients):
         judgement = _with_diagnosis(example, gradients, reference, judgement, dtype)
+    if judgement.verdict is Verdict.DISCREPANCY:
+        judgement = _with_precision_hint(gradients, judgement, dtype)
     return Checked(judgement, gradients, results, dtype)
+
+
+def _with_precision_hint(gradients: Gradients, judgement: Judgement, dtype: str
+                         ) -> Judgement:
+    """Say so in a discrepancy when the code under test returned gradients in a
+    lower precision than ``dtype``, which alone can put them beyond tolerance."""
+    returned = [np.asarray(g).dtype for g in (*gradients.dJ_dw, *gradients.dJ_db)]
+    lowest = min(returned, key=lambda d: d.itemsize, default=np.dtype(dtype))
+    if lowest.itemsize >= np.dtype(dtype).itemsize:
+        return judgement
+    other = ", or check with --dtype float32" if lowest == np.float32 else ""
+    return dataclasses.replace(
+        judgement, message=f"{judgement.message}; the code under test returned "
+                           f"{lowest} while {dtype} is checked: compute in "
+                           f"{dtype}{other}")
 
 
 def _probes_off_kinks(example: Example, gradients: Gradients,

@@ -129,10 +129,10 @@ def returned_gradients(returned: Any, name: str, example: Example
     shapes when it is not a pair of lists with one float array per layer."""
     n = example.architecture.n
     dJ_dw, dJ_db = _unpack(returned, name, n)
-    for i in range(n):
-        _check(dJ_dw[i], f"dJ/dw_{i + 1}", example.weights[i].shape, name)
-        _check(dJ_db[i], f"dJ/db_{i + 1}", example.biases[i].shape, name)
-    return [np.asarray(g) for g in dJ_dw], [np.asarray(g) for g in dJ_db]
+    return ([_array(dJ_dw[i], f"dJ/dw_{i + 1}", example.weights[i].shape, name)
+             for i in range(n)],
+            [_array(dJ_db[i], f"dJ/db_{i + 1}", example.biases[i].shape, name)
+             for i in range(n)])
 
 
 def _unpack(returned: Any, name: str, n: int) -> tuple[list[Any], list[Any]]:
@@ -153,11 +153,23 @@ def _unpack(returned: Any, name: str, n: int) -> tuple[list[Any], list[Any]]:
     return list(dJ_dw), list(dJ_db)
 
 
-def _check(value: Any, what: str, shape: tuple[int, ...], name: str) -> None:
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+def _array(value: Any, what: str, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``value`` as a float array shaped ``shape``; a PyTorch tensor is detached
+    and moved to the CPU first. :class:`CandidateFailure` when it is not one."""
+    if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
+        value = value.detach().cpu()
+    try:
+        array = np.asarray(value)
+    except Exception as error:
+        reason = str(error).strip().partition("\n")[0].rstrip(".")
+        raise CandidateFailure(
+            f"{name} returned {what} that is not a rectangular array of numbers "
+            f"({type(value).__name__}; numpy: {reason}): return a numpy array shaped "
+            f"{shape}") from None
     if array.shape != shape:
         raise CandidateFailure(f"{name} returned {what} of shape {array.shape}: "
                                f"expected {shape}, the shape of the parameter")
     if not np.issubdtype(array.dtype, np.floating):
         raise CandidateFailure(f"{name} returned {what} of dtype {array.dtype}: "
                                "expected a float array")
+    return array
