@@ -425,7 +425,7 @@ def check_activation(f: Callable[[Array], Array], given: Array, x: Array,
                                  kink_slopes)
 
     k = _worst(m, wrong)
-    causes = _activation_causes(m, f, wrong, dtype, derivative)
+    causes = _activation_causes(m, f, wrong, dtype, derivative, kink_array)
     where = f"derivative(l) at l = {x[k]:.6g}"
     return ElementwiseResult(
         _discrepancy(f"{label}: {where}", given[k], reference[k], fd.error[k],
@@ -435,11 +435,11 @@ def check_activation(f: Callable[[Array], Array], given: Array, x: Array,
 
 
 def _activation_causes(m: _Measured, f: Callable[[Array], Array], wrong: Array,
-                       dtype: str, derivative: Callable[[Array], Array] | None
-                       ) -> list[str]:
+                       dtype: str, derivative: Callable[[Array], Array] | None,
+                       kinks: Array) -> list[str]:
     """The likely causes every measured point supports."""
     usable = m.fd.usable & ~m.on_kink
-    causes = []
+    causes = _one_sided(m.x, wrong, usable, kinks)
     c = constant_factor(m.given, m.reference, m.allowed, usable)
     if c is not None:
         causes.append(describe_factor(c))
@@ -468,13 +468,18 @@ def _activation_causes(m: _Measured, f: Callable[[Array], Array], wrong: Array,
                           "(like 1 - a^2 for tanh) but called with l: "
                           "derivative(f(l)) gives the slope at l")
 
-    # A kink that is not declared: the one-sided slopes differ where it fails.
-    at = m.x[wrong]
+    # A kink that is not declared: the one-sided slopes differ where it fails,
+    # at points whose one-sided steps do not reach a declared kink.
+    steps = _steps(m.x, None)
+    near_declared = (np.min(np.abs(m.x[:, None] - kinks[None, :]), axis=1) <= steps
+                     if kinks.size else np.zeros(m.x.shape, dtype=bool))
+    undeclared = wrong & ~near_declared
+    at = m.x[undeclared]
     left = one_sided_slopes(moves(f, at), at, -1)
     right = one_sided_slopes(moves(f, at), at, 1)
     with np.errstate(all="ignore"):
-        jump = np.abs(left.estimate - right.estimate) > 4 * (left.error + right.error
-                                                              + m.allowed[wrong])
+        jump = np.abs(left.estimate - right.estimate) > 4 * (
+            left.error + right.error + m.allowed[undeclared])
     if jump.any():
         # The cleanest measurements are on the kink, not a step away; of those,
         # the simplest point names it.
@@ -487,6 +492,22 @@ def _activation_causes(m: _Measured, f: Callable[[Array], Array], wrong: Array,
                       f"and kinks does not declare it: add {kink:g} to kinks, and "
                       "any slope between the one-sided ones is accepted there")
     return causes
+
+
+def _one_sided(x: Array, wrong: Array, usable: Array, kinks: Array) -> list[str]:
+    """A derivative wrong on one side of 0 or of a declared kink alone: every
+    point it fails at lies there, and it fails at most of the points there."""
+    wrong = wrong & usable
+    for boundary in sorted({0.0, *map(float, kinks)}):
+        for side, inside in (("<", x < boundary), (">", x > boundary)):
+            there, elsewhere = inside & usable, ~inside & usable
+            if (wrong.any() and elsewhere.any() and not (wrong & ~inside).any()
+                    and 2 * np.sum(wrong) >= np.sum(there)):
+                return [f"a derivative wrong only for l {side} {boundary:g}: off "
+                        f"the kinks, it disagrees at {int(np.sum(wrong))} of the "
+                        f"{int(np.sum(there))} points there and at none of the "
+                        f"{int(np.sum(elsewhere))} others"]
+    return []
 
 
 # Costs.

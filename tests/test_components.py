@@ -143,6 +143,21 @@ def test_a_kink_left_undeclared_is_named_with_what_to_add():
     assert "add 0 to kinks" in result.judgement.message
 
 
+def test_a_derivative_wrong_below_a_declared_kink_is_named_so_not_as_a_missing_kink():
+    leaky = activation(lambda l: np.where(l > 0, l, 0.1 * l),
+                       lambda l: np.where(l > 0, 1.0, 0.0), kinks=(0.0,))
+    result = judged(leaky)
+    assert result.judgement.verdict is Verdict.DISCREPANCY
+    assert "likely cause: a derivative wrong only for l < 0" in result.judgement.message
+    assert "kinks does not declare" not in result.judgement.message
+
+
+def test_a_swish_derivative_wrong_for_negative_inputs_alone_is_named_so():
+    result = judged(activation(swish, lambda l: np.where(l < 0, 0.5,
+                                                         swish_derivative(l))))
+    assert "likely cause: a derivative wrong only for l < 0" in result.judgement.message
+
+
 def test_code_that_takes_no_complex_input_is_measured_by_central_differences_alone():
     result = judged(activation(special.expit,
                                lambda l: special.expit(l) * (1 - special.expit(l))))
