@@ -52,6 +52,16 @@ def output_activations(cost: str, activations: Sequence[str]) -> list[str]:
     return [name for name in activations if COSTS[cost].fits_output(name)]
 
 
+def _outputs_taken(cost: str) -> str:
+    """The output activations ``cost`` takes, in words: ``sigmoid or softmax``,
+    or ``any output activation but softmax`` when that is shorter."""
+    taken = [name for name in ACTIVATIONS if COSTS[cost].fits_output(name)]
+    left_out = [name for name in ACTIVATIONS if name not in taken]
+    if len(left_out) < len(taken):
+        return f"any output activation but {' or '.join(left_out)}"
+    return " or ".join(taken)
+
+
 def _check_names(given: Sequence[str], known: Sequence[str], what: str) -> None:
     check_argument(len(given) > 0, f"no {what} given: name at least one of "
                                    f"{', '.join(known)}")
@@ -81,10 +91,11 @@ def architectures(
     _check_names(costs, tuple(COSTS), "costs")
     hidden = [name for name in activations if not ACTIVATIONS[name].output_only]
     usable = [c for c in costs if output_activations(c, activations)]
+    takes = "; ".join(f"{c} takes {_outputs_taken(c)}" for c in costs)
     check_argument(
         bool(usable),
         f"none of the costs {', '.join(costs)} fits an output activation among "
-        f"{', '.join(activations)}: add an activation such as sigmoid or softmax",
+        f"{', '.join(activations)} ({takes}): add one that fits to the activations",
     )
     return _architectures(max_depth, max_width, max_d or max_width, hidden,
                           activations, usable)

@@ -111,3 +111,17 @@ def test_the_architecture_counts_its_parameters_and_describes_itself():
     assert architecture.sizes == (3, 4, 2)
     assert architecture.n_parameters == 4 * 3 + 4 + 2 * 4 + 2
     assert architecture.describe() == "d=3 -> 4 tanh -> 2 softmax | cross_entropy"
+
+
+@pytest.mark.parametrize(("activations", "costs", "says"), [
+    (("softmax",), ("softmax_cross_entropy",),
+     "softmax_cross_entropy takes any output activation but softmax"),
+    (("tanh", "relu"), ("cross_entropy",), "cross_entropy takes sigmoid or softmax"),
+])
+def test_costs_that_no_allowed_output_fits_are_refused_saying_what_each_takes(
+    activations, costs, says
+):
+    from property_tests.strategies import architectures
+
+    with pytest.raises(InvalidArgument, match=says):
+        architectures(activations=activations, costs=costs)
