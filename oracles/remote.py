@@ -248,11 +248,14 @@ class RemoteOracle:
                                f"{type(error).__name__}: {error}") from error
 
     def fall_back(self, error: HelperFailed) -> None:
-        """Compute in this process from now on, the helper having failed."""
+        """Compute in this process from now on, the helper having failed. The
+        oracle is built here first, so that one that cannot be built here either
+        raises its own error (the install hint) and nothing says it goes on."""
         if self.helper is not None:
+            self.close()
+            self.in_process()
             logger.warning("%s; computing the %s oracle in this process from now on",
                            error, self.name)
-            self.close()
 
     def in_process(self) -> Oracle:
         """The oracle built in this process, as the helper would have built it."""

@@ -14,7 +14,7 @@ import pytest
 
 import manual_backprop
 from manual_backprop import Architecture, Example
-from oracles import make_oracle
+from oracles import OracleUnavailable, make_oracle
 from oracles.remote import Helper, HelperFailed, RemoteOracle, helpers_available
 from reports.campaign import CampaignConfig, ManualBackprop, run_campaign
 from reports.html import render_html
@@ -131,6 +131,28 @@ def test_a_helper_that_cannot_start_its_oracle_hands_over_to_this_process(caplog
         assert "could not build it: ValueError" in caplog.text
         np.testing.assert_array_equal(
             answer.dJ_dw[1], make_oracle("torch").compute(an_example()).dJ_dw[1])
+    finally:
+        oracle.close()
+
+
+def test_an_oracle_that_cannot_be_built_here_either_raises_without_saying_it_goes_on(
+    caplog, monkeypatch
+):
+    import oracles.remote as remote
+
+    def unavailable(name, cache):
+        raise OracleUnavailable(f"the {name} oracle needs PyTorch: pip install torch")
+
+    oracle = RemoteOracle("torch")
+    try:
+        assert oracle.helper is not None
+        oracle._built = oracle.helper.call(int, "x")  # stands in for a failed build
+        monkeypatch.setattr(remote, "_oracles", {})
+        monkeypatch.setattr(remote, "_build_oracle", unavailable)
+        with caplog.at_level(logging.WARNING, logger="oracles.remote"), \
+                pytest.raises(OracleUnavailable, match="pip install torch"):
+            oracle.compute(an_example())
+        assert "from now on" not in caplog.text
     finally:
         oracle.close()
 
