@@ -322,10 +322,14 @@ def _finite_or_max(value: float) -> float:
 class Pattern:
     """Where the failing examples of a run disagree, across examples: each
     failing block (or a raising code under test) with the examples showing it,
-    and notes on what every disagreement has in common."""
+    and notes on what every disagreement has in common. The rows draw on
+    ``detailed`` of the ``failing`` examples: past the campaign's limit, a
+    failing example keeps no comparisons to draw on."""
 
     rows: list[tuple[str, list[int]]]
     notes: list[str]
+    failing: int = 0
+    detailed: int = 0
 
 
 _PARAMETER_WORDS = {"w": "a weight gradient dJ/dw_i", "b": "a bias gradient dJ/db_i",
@@ -345,12 +349,15 @@ def failure_pattern(report: CampaignReport, limit: int = 8) -> Pattern:
     parameters: set[str] = set()
     all_at_output = True
     raised: list[int] = []
+    detailed = 0
     for record in report.failures:
         if record.verdict == Verdict.CODE_ERROR.value:
             raised.append(record.index)
+            detailed += 1
             continue
         if record.details is None:
             continue
+        detailed += 1
         for name in failing_block_names(record):
             examples.setdefault(name, []).append(record.index)
         for b in record.details.blocks:
@@ -371,4 +378,4 @@ def failure_pattern(report: CampaignReport, limit: int = 8) -> Pattern:
         said = ", ".join(part for part in (what, where) if part)
         if said:
             notes.append(f"Every disagreeing block is {said}.")
-    return Pattern(rows, notes)
+    return Pattern(rows, notes, failing=len(report.failures), detailed=detailed)

@@ -312,6 +312,26 @@ def test_the_failure_pattern_names_the_failing_block_across_examples(mixed_repor
     assert "malformed gradients 1 example: 5" in pattern
 
 
+def test_the_failure_pattern_says_how_many_failing_examples_it_draws_on():
+    failing = _details([_block(passed=False, excess=4e13)])
+    kept = [_record(i, Verdict.DISCREPANCY, details=failing) for i in range(20)]
+    unkept = [_record(i, Verdict.DISCREPANCY) for i in range(20, 176)]
+    page = parse(render_html(_report(kept + unkept, examples_requested=176)))
+
+    pattern = _squash(page.find_id("pattern").text)
+    assert ("20 of 176 failing examples kept in detail; the others are rows in the "
+            "table below." in pattern)
+    assert "dJ/dw_1 20 examples:" in pattern
+
+
+def test_the_failure_pattern_adds_no_count_when_it_draws_on_every_failing_example(
+        mixed_report):
+    page = parse(render_html(mixed_report))
+
+    assert page.find_id("pattern") is not None
+    assert page.find_id("pattern-kept") is None
+
+
 def test_the_block_table_shows_floats_in_short_scientific_form(mixed_report):
     section = parse(render_html(mixed_report)).find_id("example-3")
 
