@@ -51,9 +51,18 @@ def _factors(example: Example) -> list[tuple[float, str]]:
     named = [(-1.0, "a flipped sign")]
     for value, name in ((batch, "the batch size"), (2.0, "2"), (n_out, "n_n")):
         if value != 1:
-            named.append((float(value), f"a factor of {name} ({value:g})"))
-            named.append((1 / value, f"a factor of 1/{name} (1/{value:g})"))
+            named.append((float(value), _factor_label(name, value)))
+            named.append((1 / value, _factor_label(name, value, inverse=True)))
     return named
+
+
+def _factor_label(name: str, value: float, inverse: bool = False) -> str:
+    """``a factor of the batch size (5)``; the value only where the name does
+    not already say it (``a factor of 2``)."""
+    over = "1/" if inverse else ""
+    shown = f"{value:g}"
+    label = f"a factor of {over}{name}"
+    return label if name == shown else f"{label} ({over}{shown})"
 
 
 def _block_faults(example: Example, candidate: Gradients, reference: Gradients,
@@ -128,7 +137,7 @@ def diagnose(example: Example, candidate: Gradients, reference: Gradients,
                for i in range(example.architecture.n)):
             whole.append(fault)
     blocks = _shared_factor(_block_faults(example, candidate, reference, tol), failing)
-    averaged = f"a factor of 1/the batch size (1/{example.batch:g})"
+    averaged = _factor_label("the batch size", example.batch, inverse=True)
     return whole + [
         Diagnosis("averaged over the batch instead of summed", d.where)
         if d.fault == averaged and d.where.startswith("dJ/db") else d

@@ -73,6 +73,22 @@ def test_a_fault_seen_in_the_gradients_is_named(torch_oracle, fault, named, wher
     assert any(named in d and where in d for d in found), found
 
 
+@pytest.mark.parametrize(("factor", "named"), [
+    pytest.param(2.0, "a factor of 2 (every gradient that disagrees)", id="two"),
+    pytest.param(0.5, "a factor of 1/2 (every gradient that disagrees)", id="half"),
+    pytest.param(3.0, "a factor of n_n (3) (every gradient that disagrees)",
+                 id="n_n-keeps-its-value"),
+])
+def test_a_factor_shows_its_value_only_when_its_name_does_not_say_it(
+        torch_oracle, factor, named):
+    example = square_example()
+    wrong = backprop(example)
+    scaled(lambda e: factor)(wrong, example)
+    found = [d.describe() for d in diagnose(example, wrong,
+                                            torch_oracle.compute(example), "float64")]
+    assert found == [named]
+
+
 def test_a_bias_summed_over_the_units_instead_of_the_batch_is_named(torch_oracle):
     example = square_example(batch=4)
     wrong = backprop(example)
