@@ -60,7 +60,11 @@ def keep_hypothesis_files_in_cache() -> None:
 def check_outputs(paths: dict[str, str | os.PathLike[str] | None]) -> None:
     """Refuse output paths, by option name, that could not be written, before any
     work is done: empty, not a regular file, in a folder that cannot be
-    written, or one file named by two options."""
+    written, or one file named by two options.
+
+    A folder is tried as the writers will use it: a temporary file is created
+    in it and removed (an existing output is left untouched; a folder still to
+    be made is tried at its nearest existing ancestor)."""
     from manual_backprop import InvalidArgument
     from reports.outputs import check_output_path
 
@@ -76,10 +80,27 @@ def check_outputs(paths: dict[str, str | os.PathLike[str] | None]) -> None:
         ancestor = Path(os.path.realpath(path)).parent
         while not ancestor.exists():
             ancestor = ancestor.parent
-        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
-            raise InvalidArgument(f"{flag} {path}: cannot write in {ancestor}; "
-                                  "choose a writable folder")
+        reason = None if ancestor.is_dir() else "not a folder"
+        if reason is None:
+            try:
+                _try_writing_in(ancestor, Path(os.path.realpath(path)).name)
+            except OSError as error:
+                reason = error.strerror or str(error)
+        if reason is not None:
+            raise InvalidArgument(f"{flag} {path}: cannot write in {ancestor} "
+                                  f"({reason}); choose a writable folder")
     resolved = [os.path.realpath(p) for p in given.values()]
     if len(set(resolved)) < len(resolved):
         raise InvalidArgument(f"{', '.join(given)} name the same file; give each "
                               "its own")
+
+
+def _try_writing_in(folder: Path, name: str) -> None:
+    """Create a temporary file next to where ``name`` goes in ``folder``, as the
+    writers do, and remove it; ``OSError`` if it cannot be created."""
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.",
+                                         suffix=".tmp")
+    os.close(handle)
+    os.unlink(temporary)

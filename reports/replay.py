@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
+import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import numpy as np
 
 from manual_backprop import Architecture, Example, GradproofError, InvalidArgument
 from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, make_oracle
-from reports.campaign import ManualBackprop, check_example
+from reports.campaign import INTERRUPTED, ManualBackprop, check_example
 from reports.console import ConsoleReporter
 from reports.model import ExampleRecord
 from reports.options import comma_separated
@@ -122,24 +125,56 @@ def replay(path: Path, target: str | None, dtype: str | None,
            oracles: tuple[str, ...] | None) -> None:
     """Judge the one example saved in PATH again and print the verdict."""
     reporter = ConsoleReporter(quiet=True)
-    with contextlib.ExitStack() as stack:
+    with _interrupts_stop_at_once():
         try:
-            arrays, meta = read_example(path)
-            dtype = dtype or meta["dtype"]
-            candidate, references = _replayed(meta, target, dtype, oracles, stack)
-            example = example_from(arrays, meta)
+            with contextlib.ExitStack() as stack:
+                arrays, meta = read_example(path)
+                dtype = dtype or meta["dtype"]
+                candidate, references = _replayed(meta, target, dtype, oracles,
+                                                  stack)
+                example = example_from(arrays, meta)
+                with np.errstate(all="ignore"):
+                    judgement = check_example(example, candidate, references,
+                                              dtype, meta["strict_kinks"])
         except GradproofError as error:
             reporter.error(str(error))
             sys.exit(2)
+        except KeyboardInterrupt:
+            reporter.error("interrupted before the example was judged: no "
+                           "verdict, not a pass")
+            sys.exit(2)
 
-        with np.errstate(all="ignore"):
-            judgement = check_example(example, candidate, references, dtype,
-                                      meta["strict_kinks"])
     reporter.out.print(f"{example.architecture.describe()}, batch {example.batch}, "
                        f"{example.reduction}")
     reporter.out.print(f"{judgement.verdict.value}: {judgement.message}",
                        markup=False)
     sys.exit(1 if judgement.verdict.fails else 0)
+
+
+@contextlib.contextmanager
+def _interrupts_stop_at_once() -> Iterator[None]:
+    """Within the block, a first Ctrl-C or SIGTERM sets :data:`INTERRUPTED` and
+    raises ``KeyboardInterrupt`` at once (one example has nothing to finish
+    first), which the code under test lets through instead of calling it its own
+    failure; any later one is ignored while the interrupt is being reported."""
+    INTERRUPTED.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if not INTERRUPTED.is_set():
+            INTERRUPTED.set()
+            raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, action in previous.items():
+            signal.signal(signum, action)
+        INTERRUPTED.clear()
 
 
 def _replayed(meta: dict[str, Any], target: str | None, dtype: str,

@@ -163,6 +163,10 @@ def test_an_interrupted_run_writes_what_it_has_and_exits_2(tmp_path, signum):
                  id="inside-a-file"),
     pytest.param(["--report", "a-folder"], "is a directory", id="a-folder"),
     pytest.param(["--report", "/dev/null"], "not a regular file", id="a-device"),
+    pytest.param(["--report", "/proc/r.html"], "cannot write in /proc",
+                 id="a-folder-that-refuses-new-files",
+                 marks=pytest.mark.skipif(not Path("/proc").is_dir(),
+                                          reason="no /proc on this system")),
     pytest.param(["--report", ""], "--report is empty", id="empty"),
     pytest.param(["--json", "same", "--junit", "same"], "name the same file",
                  id="one-file-twice"),
@@ -176,6 +180,19 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_example(
     assert result.returncode == 2
     assert message in result.stderr
     assert "examples in" not in result.stdout
+
+
+def test_checking_outputs_leaves_the_folder_and_an_existing_output_as_they_were(
+    tmp_path
+):
+    from reports.options import check_outputs
+
+    (tmp_path / "old.json").write_text("kept")
+    check_outputs({"--json": tmp_path / "old.json",
+                   "--report": tmp_path / "new.html",
+                   "--junit": tmp_path / "not-yet" / "made.xml"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+    assert (tmp_path / "old.json").read_text() == "kept"
 
 
 def test_a_report_path_that_is_a_symbolic_link_writes_through_the_link(tmp_path):
@@ -218,6 +235,45 @@ def test_replay_refuses_a_file_it_did_not_write(tmp_path):
     assert result.returncode == 2
     assert "not a gradproof reproducer" in result.stderr
     assert "pickle" not in result.stderr  # numpy's advice to load it unsafely
+
+
+SLEEPS = """
+    import pathlib
+    import time
+
+    def gradients(weights, biases, activations, cost, X, Y):
+        pathlib.Path("inside").write_text("the code under test is running")
+        time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM],
+                         ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_replay_says_so_and_exits_2(tmp_path, signum):
+    import numpy as np
+
+    from manual_backprop import Architecture, Example
+    from reports.replay import save_example
+
+    write_module(tmp_path, "sleeps", SLEEPS)
+    example = Example(Architecture(2, (1,), ("identity",), "half_sse"),
+                      [np.ones((1, 2))], [np.zeros(1)], np.ones((1, 2)),
+                      np.zeros((1, 1)))
+    save_example(example, tmp_path / "one.npz", target="sleeps:gradients",
+                 dtype="float64")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reports", "replay", "one.npz", "--oracles", "fd"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "inside").exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "the replay never reached the user's code"
+        time.sleep(0.1)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2, out + err
+    assert "interrupted before the example was judged" in err
+    assert "code under test failed" not in out + err
+    assert "Traceback" not in out + err
 
 
 EXITS = """
