@@ -185,7 +185,10 @@ _oracles: dict[str, Oracle] = {}
 
 
 def _log_at(level: int) -> None:
+    """Log in the helper as in the main process, to the same stderr."""
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
+    logging.getLogger("jax").setLevel(max(level, logging.WARNING))  # its own chatter
 
 
 def _build_oracle(name: str, compilation_cache: Path | None) -> None:

@@ -538,6 +538,8 @@ def run_campaign(
             record = _record(index, begun.example, checked.judgement, seconds, keep,
                              report.command, checked)
             report.examples.append(record)
+            logger.info("%s (%s, batch %d): %s in %.3f s", record.label,
+                        record.architecture, record.batch, verdict.value, seconds)
             if on_example is not None:
                 on_example(record)
             wait = False

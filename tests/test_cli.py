@@ -372,6 +372,14 @@ def test_a_batch_too_large_for_memory_is_refused_even_at_a_small_width():
         check_memory(64, 512, 4096, 24 * 2**30)
 
 
+def test_verbose_logs_each_example_and_the_jax_helper_s_compilations(tmp_path):
+    result = gradproof("run", "--examples", "2", "-q", "-v", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "INFO reports.campaign: example 1 (d=" in result.stderr
+    assert "INFO oracles.jax_oracle: JAX compiles for bucket" in result.stderr
+    assert "libtpu" not in result.stderr
+
+
 def test_a_run_whose_limits_outgrow_memory_exits_2_before_starting(tmp_path):
     result = gradproof("run", "--max-depth", "64", "--max-width", "4096", "-q",
                        cwd=tmp_path)
