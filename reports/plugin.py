@@ -166,6 +166,10 @@ def _array(value: Any, what: str, shape: tuple[int, ...], name: str) -> np.ndarr
             f"{name} returned {what} that is not a rectangular array of numbers "
             f"({type(value).__name__}; numpy: {reason}): return a numpy array shaped "
             f"{shape}") from None
+    if array.dtype.kind in "OSUV":  # not numbers at all: the type says more
+        raise CandidateFailure(f"{name} returned {what} as a {type(value).__name__} "
+                               f"({array.dtype}): expected a float array shaped "
+                               f"{shape}")
     if array.shape != shape:
         raise CandidateFailure(f"{name} returned {what} of shape {array.shape}: "
                                f"expected {shape}, the shape of the parameter")

@@ -53,6 +53,18 @@ def test_a_return_that_is_no_array_names_the_entry_without_the_harness_traceback
     assert "Traceback" not in message and "plugin.py" not in message
 
 
+@pytest.mark.parametrize(("replace", "said"), [
+    pytest.param(lambda g: "hello", "as a str (<U5)", id="a-string"),
+    pytest.param(lambda g: {"w": g}, "as a dict (object)", id="a-dict"),
+])
+def test_a_return_that_holds_no_numbers_is_named_by_its_type_not_its_shape(
+        replace, said):
+    with pytest.raises(AssertionError) as raised:
+        assert_gradients_agree(with_first_weight_gradient(replace), small_example())
+    assert f"returned dJ/dw_1 {said}: expected a float array shaped (4, 3)" in \
+        str(raised.value)
+
+
 def test_a_torch_tensor_that_still_requires_grad_is_detached_and_judged():
     torch = pytest.importorskip("torch", reason="needs PyTorch to make the tensor")
 
