@@ -80,7 +80,9 @@ class ConsoleReporter:
             smallest = report.smallest
             self.out.print("smallest failing example: "
                            f"{escape(smallest.architecture)}, batch {smallest.batch}")
-            self.out.print(f"  {escape(smallest.message)}")
+            # Its message starts with its label, which the line above already says.
+            message = smallest.message.removeprefix(f"{smallest.label}: ")
+            self.out.print(f"  {escape(message)}")
             self.out.print(f"  replay it with: {escape(smallest.details.reproducer)}"
                            if smallest.details else "")
         for path in written:

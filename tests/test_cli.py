@@ -220,6 +220,7 @@ def test_a_failing_check_saves_the_smallest_example_and_replay_judges_it_alone(
     assert "likely fault: a factor of the batch size" in smallest["message"]
     assert smallest["details"]["reproducer"].startswith(
         "gradproof replay gradproof-report-smallest.npz")
+    assert result.stdout.count("smallest failing example") == 1, result.stdout
 
     replayed = gradproof("replay", "gradproof-report-smallest.npz", cwd=tmp_path)
     assert replayed.returncode == 1
