@@ -85,7 +85,7 @@ def check_outputs(paths: dict[str, str | os.PathLike[str] | None]) -> None:
             try:
                 _try_writing_in(ancestor, Path(os.path.realpath(path)).name)
             except OSError as error:
-                reason = error.strerror or str(error)
+                reason = f"making a file there failed: {error.strerror or error}"
         if reason is not None:
             raise InvalidArgument(f"{flag} {path}: cannot write in {ancestor} "
                                   f"({reason}); choose a writable folder")
