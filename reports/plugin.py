@@ -42,8 +42,12 @@ def import_target(target: str, example: str = "mypackage.backprop:gradients",
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as error:
+        hint = ""
+        if isinstance(error, ModuleNotFoundError) and error.name == module_name:
+            hint = (f" (looked in {Path.cwd()} and on sys.path): run from the "
+                    "folder that holds it, or add that folder to PYTHONPATH")
         raise InvalidArgument(f"could not import {module_name!r}: "
-                              f"{type(error).__name__}: {error}") from None
+                              f"{type(error).__name__}: {error}{hint}") from None
     found: Any = module
     for part in attribute.split(".") if attribute else ():
         if not hasattr(found, part):

@@ -125,6 +125,18 @@ def test_the_traceback_of_failing_user_code_is_its_own(tmp_path):
     assert "plugin.py" not in message
 
 
+def test_a_module_not_found_says_where_it_was_looked_for_and_how_to_find_it(
+    tmp_path, monkeypatch
+):
+    from manual_backprop import InvalidArgument
+    from reports.plugin import import_target
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidArgument, match=rf"looked in {tmp_path} and on "
+                       r"sys.path\): run from the folder that holds it, or add"):
+        import_target("no_such_module_here:gradients")
+
+
 @pytest.mark.parametrize(("target", "message"), [
     pytest.param("no_such_module:gradients", "could not import 'no_such_module'",
                  id="missing-module"),
