@@ -330,8 +330,11 @@ def _complex_step_vouches(comparisons: list[BlockComparison],
 
 
 def _finite_tolerances(tol: Tolerances) -> bool:
-    arrays = [*tol.dJ_dw, *tol.dJ_db, *tol.dJ_dl]
-    return math.isfinite(tol.J) and all(np.all(np.isfinite(a)) for a in arrays)
+    return math.isfinite(tol.J) and _all_finite([*tol.dJ_dw, *tol.dJ_db, *tol.dJ_dl])
+
+
+def _all_finite(arrays: list[Array]) -> bool:
+    return all(np.all(np.isfinite(a)) for a in arrays)
 
 
 def _failing(comparisons: list[BlockComparison]) -> list[BlockComparison]:
@@ -342,12 +345,10 @@ def _finite(result: object) -> bool:
     if isinstance(result, FiniteDifferenceResult):
         estimates = [p.estimate for p in result.entries]
         estimates += [p.estimate for p in result.directions]
-        return math.isfinite(result.J) and all(np.all(np.isfinite(e))
-                                               for e in estimates)
+        return math.isfinite(result.J) and _all_finite(estimates)
     assert isinstance(result, Gradients)
     arrays = [*result.dJ_dw, *result.dJ_db, *(result.dJ_dl or [])]
-    finite_arrays = all(np.all(np.isfinite(a)) for a in arrays)
-    return math.isfinite(result.J or 0.0) and finite_arrays
+    return math.isfinite(result.J or 0.0) and _all_finite(arrays)
 
 
 def full_reference(results: Mapping[str, object]) -> Gradients | None:

@@ -425,7 +425,8 @@ def check_activation(f: Callable[[Array], Array], given: Array, x: Array,
                                  kink_slopes)
 
     k = _worst(m, wrong)
-    causes = _activation_causes(m, f, wrong, dtype, derivative, kink_array)
+    causes = _activation_causes(m, f, wrong, dtype, derivative, kink_array,
+                                distance)
     where = f"derivative(l) at l = {x[k]:.6g}"
     return ElementwiseResult(
         _discrepancy(f"{label}: {where}", given[k], reference[k], fd.error[k],
@@ -436,8 +437,9 @@ def check_activation(f: Callable[[Array], Array], given: Array, x: Array,
 
 def _activation_causes(m: _Measured, f: Callable[[Array], Array], wrong: Array,
                        dtype: str, derivative: Callable[[Array], Array] | None,
-                       kinks: Array) -> list[str]:
-    """The likely causes every measured point supports."""
+                       kinks: Array, distance: Array) -> list[str]:
+    """The likely causes every measured point supports; ``distance``: from each
+    point to the nearest declared kink."""
     usable = m.fd.usable & ~m.on_kink
     causes = _one_sided(m.x, wrong, usable, kinks)
     c = constant_factor(m.given, m.reference, m.allowed, usable)
@@ -470,10 +472,7 @@ def _activation_causes(m: _Measured, f: Callable[[Array], Array], wrong: Array,
 
     # A kink that is not declared: the one-sided slopes differ where it fails,
     # at points whose one-sided steps do not reach a declared kink.
-    steps = _steps(m.x, None)
-    near_declared = (np.min(np.abs(m.x[:, None] - kinks[None, :]), axis=1) <= steps
-                     if kinks.size else np.zeros(m.x.shape, dtype=bool))
-    undeclared = wrong & ~near_declared
+    undeclared = wrong & (distance > _steps(m.x, None))
     at = m.x[undeclared]
     left = one_sided_slopes(moves(f, at), at, -1)
     right = one_sided_slopes(moves(f, at), at, 1)

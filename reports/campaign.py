@@ -105,16 +105,29 @@ INTERRUPTED = threading.Event()
 
 
 @contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Within the block, a first Ctrl-C (or SIGTERM, which CI cancellations,
-    ``timeout`` and ``docker stop`` send) only sets :data:`INTERRUPTED`, so that
-    no oracle is torn down half-way and the outputs are still written; a second
-    one stops at once."""
+def handling_interrupts(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Within the block, Ctrl-C and SIGTERM (which CI cancellations, ``timeout``
+    and ``docker stop`` send) call ``handler``, starting with :data:`INTERRUPTED`
+    clear; outside the main thread, where no handler can be set, nothing
+    changes."""
     INTERRUPTED.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, action in previous.items():
+            signal.signal(signum, action)
 
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Within the block, a first Ctrl-C or SIGTERM only sets :data:`INTERRUPTED`,
+    so that no oracle is torn down half-way and the outputs are still written; a
+    second one stops at once."""
     def handler(signum: int, frame: object) -> None:
         if INTERRUPTED.is_set():
             raise KeyboardInterrupt
@@ -124,13 +137,8 @@ def deferred_interrupts() -> Iterator[None]:
             "code under test may still be running); press Ctrl-C again to stop "
             "now", signal.Signals(signum).name)
 
-    previous = {signum: signal.signal(signum, handler)
-                for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling_interrupts(handler):
         yield
-    finally:
-        for signum, action in previous.items():
-            signal.signal(signum, action)
 
 
 @dataclass

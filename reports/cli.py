@@ -282,10 +282,16 @@ _BYTES_AT_START = 600 * 2**20
 
 def memory_needed(max_depth: int, max_width: int, max_batch: int) -> int:
     """Bytes that checking the largest example these limits allow would take."""
-    parameters = max_depth * max_width * (max_width + 1)
     activations = max_batch * max_width * (max_depth + 1)
-    return (_BYTES_AT_START + parameters * _BYTES_PER_PARAMETER
+    return (_BYTES_AT_START
+            + _largest_parameters(max_depth, max_width) * _BYTES_PER_PARAMETER
             + activations * _BYTES_PER_ACTIVATION)
+
+
+def _largest_parameters(max_depth: int, max_width: int) -> int:
+    """Parameters of the largest network the limits allow: every layer as wide
+    as the widest, with its biases."""
+    return max_depth * max_width * (max_width + 1)
 
 
 def check_memory(max_depth: int, max_width: int, max_batch: int,
@@ -302,7 +308,7 @@ def check_memory(max_depth: int, max_width: int, max_batch: int,
     raise InvalidArgument(
         f"--max-depth {max_depth}, --max-width {max_width} and --max-batch "
         f"{max_batch} allow an example of "
-        f"{max_depth * max_width * (max_width + 1):,} parameters and batch "
+        f"{_largest_parameters(max_depth, max_width):,} parameters and batch "
         f"{max_batch}, which needs about {needed / 1e9:.1f} GB to check; at most "
         f"half of this machine's {memory / 1e9:.1f} GB is taken: {remedy}")
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,12 @@ import numpy as np
 
 from manual_backprop import Architecture, Example, GradproofError, InvalidArgument
 from oracles.base import DEFAULT_ORACLES, ORACLE_NAMES, make_oracle
-from reports.campaign import INTERRUPTED, ManualBackprop, check_example
+from reports.campaign import (
+    INTERRUPTED,
+    ManualBackprop,
+    check_example,
+    handling_interrupts,
+)
 from reports.console import ConsoleReporter
 from reports.model import ExampleRecord
 from reports.options import comma_separated
@@ -157,23 +160,15 @@ def _interrupts_stop_at_once() -> Iterator[None]:
     raises ``KeyboardInterrupt`` at once (one example has nothing to finish
     first), which the code under test lets through instead of calling it its own
     failure; any later one is ignored while the interrupt is being reported."""
-    INTERRUPTED.clear()
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def handler(signum: int, frame: object) -> None:
         if not INTERRUPTED.is_set():
             INTERRUPTED.set()
             raise KeyboardInterrupt
 
-    previous = {signum: signal.signal(signum, handler)
-                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        with handling_interrupts(handler):
+            yield
     finally:
-        for signum, action in previous.items():
-            signal.signal(signum, action)
         INTERRUPTED.clear()
 
 
